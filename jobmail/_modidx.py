@@ -11,9 +11,12 @@ d = { 'settings': { 'branch': 'main',
                               'jobmail.core.JobmailError': ('core.html#jobmailerror', 'jobmail/core.py'),
                               'jobmail.core.ModelError': ('core.html#modelerror', 'jobmail/core.py'),
                               'jobmail.core.StoreError': ('core.html#storeerror', 'jobmail/core.py'),
+                              'jobmail.core._table_kind': ('core.html#_table_kind', 'jobmail/core.py'),
                               'jobmail.core.check_columns': ('core.html#check_columns', 'jobmail/core.py'),
                               'jobmail.core.check_label': ('core.html#check_label', 'jobmail/core.py'),
                               'jobmail.core.empty_emails': ('core.html#empty_emails', 'jobmail/core.py'),
                               'jobmail.core.get_config': ('core.html#get_config', 'jobmail/core.py'),
                               'jobmail.core.project_root': ('core.html#project_root', 'jobmail/core.py'),
-                              'jobmail.core.shared_data': ('core.html#shared_data', 'jobmail/core.py')}}}
+                              'jobmail.core.read_table': ('core.html#read_table', 'jobmail/core.py'),
+                              'jobmail.core.shared_data': ('core.html#shared_data', 'jobmail/core.py'),
+                              'jobmail.core.write_table': ('core.html#write_table', 'jobmail/core.py')}}}
