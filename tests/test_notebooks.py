@@ -1,0 +1,20 @@
+"""Runs every notebook in nbs/ as a test, the way nbdev-test does, one pytest test per notebook.
+
+nbdev-test prints only "Success.", so this wrapper gives CI a pytest summary that counts notebooks passed and
+failed. Cells flagged with a `tst_flags` flag (slow, browser, gpu, notest) are skipped unless named in the
+JOBMAIL_TEST_FLAGS environment variable, e.g. JOBMAIL_TEST_FLAGS="slow browser".
+"""
+import os, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted(p for p in (ROOT/'nbs').rglob('*.ipynb')
+                   if not any(part.startswith(('_', '.')) for part in p.relative_to(ROOT/'nbs').parts))
+
+@pytest.mark.parametrize('nb', NOTEBOOKS, ids=[str(p.relative_to(ROOT/'nbs')) for p in NOTEBOOKS])
+def test_notebook(nb):
+    flags = os.environ.get('JOBMAIL_TEST_FLAGS', '')
+    cmd = ['nbdev-test', str(nb), '--flags', flags, '--n-workers', '0']
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if res.returncode != 0: pytest.fail(f"{nb.name} failed:\n{res.stdout[-6000:]}\n{res.stderr[-6000:]}", pytrace=False)
