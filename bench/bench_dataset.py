@@ -1,0 +1,88 @@
+"""Benchmark `jobmail.dataset.build_dataset` (group, cap, split, balance) at 75,000 and 750,000 emails.
+
+The corpus replicates and perturbs real email: the hand-labeled job emails and the Enron-Spam corpus from the
+shared data folder, each base email compiled as a template and filled `COPIES` times with other employers,
+roles, names, numbers, months, links and addresses (`jobmail.dataset.fill_template`). Enron-Spam has no
+senders, so each of its emails gets one of 500 invented sender domains. Bodies are cut to 4,000 characters
+(the fingerprint reads 2,000). Fingerprinting uses both cores (`workers=2`). Each size runs in a fresh process so its peak memory (ru_maxrss, data
+generation included) is its own.
+
+    nice python bench/bench_dataset.py                       # 75k then 750k
+    nice python bench/bench_dataset.py --sizes 75000         # just the small one
+"""
+import argparse, json, resource, subprocess, sys, time, warnings
+import numpy as np, pandas as pd
+from jobmail.core import shared_data
+from jobmail.dataset import build_dataset, common_words, compile_template, fill_template, DatasetWarning
+
+COPIES, MAX_CHARS = 22, 4000
+
+def base_emails():
+    "The real emails the corpus is made of, with labels, or None when the shared data is absent."
+    labeled, enron = shared_data('labeled/job_emails.jsonl'), shared_data('corpus/enron_spam.jsonl.gz')
+    if not (labeled and enron): return None
+    lab = pd.read_json(labeled, lines=True, dtype=False).rename(columns={'body': 'text'})
+    ens = pd.read_json(enron, lines=True, dtype=False)
+    first, _, rest = ens.text.str.partition('\n').values.T
+    is_subject = pd.Series(first).str.startswith('subject:')
+    rng = np.random.default_rng(0)
+    ens = pd.DataFrame({'subject': np.where(is_subject, pd.Series(first).str[8:].str.strip(), ''),
+                        'text': np.where(is_subject, rest, ens.text), 'source': 'enron-' + ens.label,
+                        'sender': [f"user{i}@org{d}.example.com" for i, d in enumerate(rng.integers(0, 500, len(ens)))],
+                        'job_app': False, 'status': ''})
+    base = pd.concat([lab[['subject', 'text', 'source', 'sender', 'job_app', 'status']], ens], ignore_index=True)
+    return base.assign(text=base.text.str[:MAX_CHARS])
+
+def corpus(n, seed=0):
+    "`n` emails: `n // COPIES` base emails (sampled), each with COPIES fillings."
+    base = base_emails()
+    if base is None: return None
+    rng = np.random.default_rng(seed)
+    base = base.iloc[rng.permutation(len(base))[:-(-n // COPIES)]].reset_index(drop=True)
+    common = common_words(pd.concat([base.subject, base.text]))
+    cols = {k: [] for k in ('subject', 'text', 'sender', 'source', 'job_app', 'status')}
+    for e in base.itertuples():
+        subject, text = compile_template(e.subject, common), compile_template(e.text, common)
+        for _ in range(COPIES):
+            spans = {}
+            cols['subject'].append(fill_template(subject, rng, spans)); cols['text'].append(fill_template(text, rng, spans))
+        for k in ('sender', 'source', 'job_app', 'status'): cols[k] += [getattr(e, k)] * COPIES
+    df = pd.DataFrame(cols).iloc[:n]
+    df.insert(0, 'id', [f"b{i}" for i in range(len(df))])
+    return df.iloc[rng.permutation(len(df))].reset_index(drop=True)
+
+def run_one(n):
+    t0 = time.time()
+    df = corpus(n)
+    if df is None: return print(json.dumps(dict(n=n, skipped=True)))
+    gen = time.time() - t0
+    t0, c0 = time.time(), time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', DatasetWarning)
+        out, report = build_dataset(df, seed=42, workers=2, progress=False)
+    seconds, cpu = time.time() - t0, time.process_time() - c0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(json.dumps(dict(n=len(df), seconds=seconds, cpu_seconds=cpu, generate_seconds=gen, peak_gb=peak,
+                          groups=report['groups']['before_cap'], rows=report['rows'],
+                          shares=report['job_app_share'])))
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--sizes', default='75000,750000'); p.add_argument('--one', type=int)
+    args = p.parse_args()
+    if args.one: return run_one(args.one)
+    results = []
+    for n in map(int, args.sizes.split(',')):
+        r = json.loads(subprocess.run([sys.executable, __file__, '--one', str(n)], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+        if r.get('skipped'): return print("skipping: shared data not found")
+        results.append(r)
+        print(f"{r['n']:>8,} emails: {r['seconds']:7.1f} s wall ({r['cpu_seconds']:.1f} s CPU), {r['n'] / r['seconds']:8,.0f} emails/s, "
+              f"peak {r['peak_gb']:.2f} GB (generating the corpus took {r['generate_seconds']:.0f} s), "
+              f"{r['groups']:,} groups -> {r['rows']:,} rows, job_app share {r['shares']}", flush=True)
+    if len(results) > 1:
+        small, big = results[0], results[-1]
+        print(f"scaling {small['n']:,} -> {big['n']:,} ({big['n'] / small['n']:.0f}x emails): "
+              f"{big['seconds'] / small['seconds']:.1f}x wall time, {big['cpu_seconds'] / small['cpu_seconds']:.1f}x CPU time "
+              f"(per-email cost {big['seconds'] / big['n'] / (small['seconds'] / small['n']):.2f}x of the small run's)")
+
+if __name__ == '__main__': main()
