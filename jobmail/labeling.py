@@ -122,11 +122,13 @@ class LabelStore:
         return _Tx()
 
     def events(self, item:str|None=None, # only this item's events; all when None
+               source:str|None=None, # only events from this source
+               who:str|None=None, # only events by this reviewer, worker, rule or model
               ) -> pd.DataFrame:
         "The events, oldest first, with `meta` parsed."
-        q, args = f"SELECT {','.join(EVENT_COLUMNS)} FROM events", ()
-        if item is not None: q, args = q + ' WHERE item=?', (item,)
-        df = pd.DataFrame(self.db.execute(q + ' ORDER BY seq', args).fetchall(), columns=list(EVENT_COLUMNS))
+        where = {k: v for k, v in dict(item=item, source=source, who=who).items() if v is not None}
+        q = f"SELECT {','.join(EVENT_COLUMNS)} FROM events" + (' WHERE ' + ' AND '.join(f'{k}=?' for k in where) if where else '')
+        df = pd.DataFrame(self.db.execute(q + ' ORDER BY seq', tuple(where.values())).fetchall(), columns=list(EVENT_COLUMNS))
         df['job_app'] = df['job_app'].astype('object').map(lambda v: None if v is None or v != v else bool(v))
         df['meta'] = df['meta'].map(json.loads)
         return df
@@ -143,9 +145,7 @@ def _active(ev:pd.DataFrame) -> pd.DataFrame:
 def undo(self:LabelStore, who:str='', # the reviewer whose latest decision to cancel
         ) -> dict|None:
     "Cancel `who`'s latest label or skip with an `undo` event; the cancelled event, or None when there is none."
-    ev = self.events()
-    mine = _active(ev)
-    mine = mine[(mine.source == 'reviewer') & (mine.who == who)]
+    mine = _active(self.events(source='reviewer', who=who))
     if not len(mine): return None
     last = mine.iloc[-1].to_dict()
     self.add(last['item'], source='reviewer', action='undo', who=who, meta={'undoes': int(last['seq'])})
@@ -153,9 +153,10 @@ def undo(self:LabelStore, who:str='', # the reviewer whose latest decision to ca
 
 # %% ../nbs/04_labeling.ipynb #81bc6e8e
 @patch
-def current(self:LabelStore) -> pd.DataFrame:
+def current(self:LabelStore, item:str|None=None, # only this item; all items when None
+           ) -> pd.DataFrame:
     "Each labeled item's current label with provenance: id, job_app, status, source, who, at, agreement, note."
-    act = _active(self.events())
+    act = _active(self.events(item))
     lab = act[act.action == 'label']
     reviewer = lab[lab.source == 'reviewer'].drop_duplicates('item', keep='last')
     vendor = lab[(lab.source == 'aggregate') & ~lab.item.isin(reviewer.item)].drop_duplicates('item', keep='last')
@@ -181,14 +182,15 @@ def _label_answer(job_app, status) -> str|None:
     return None if job_app is None else ('not_job' if not job_app else status or None)
 
 @patch
-def item_state(self:LabelStore) -> pd.DataFrame:
+def item_state(self:LabelStore, item:str|None=None, # only this item; all items when None
+              ) -> pd.DataFrame:
     "Per item: current `label`, `reviewer`, `vendor` answer and `agreement`, `model` answer, `model_prob`, `model_probs`, `rules`, `skipped`."
-    act = _active(self.events())
+    act = _active(self.events(item))
     last = lambda df: df.drop_duplicates('item', keep='last').set_index('item')
     rev = act[act.source == 'reviewer']
     decided = last(rev)
     state = pd.DataFrame(index=pd.Index(act.item.unique(), name='item'))
-    cur = self.current().set_index('id')
+    cur = self.current(item).set_index('id')
     state['label'] = pd.Series({i: _label_answer(j, s) for i, j, s in zip(cur.index, cur.job_app, cur.status)})
     state['label_source'] = cur.source
     lab = rev[rev.action == 'label'].drop_duplicates('item', keep='last').set_index('item')
@@ -378,9 +380,9 @@ class ReviewWidget(widgets.VBox):
         self.body.value = f"<pre style='white-space:pre-wrap;margin:0;font-size:12px'>{html.escape(shown) or '(empty body)'}</pre>"
 
     def _render_provenance(self):
-        state = self.store.item_state()
+        state = self.store.item_state(self.item)
         st = state.loc[self.item] if self.item in state.index else None
-        cur = self.store.current().set_index('id')
+        cur = self.store.current(self.item).set_index('id')
         parts = []
         if self.item in cur.index:
             c = cur.loc[self.item]
