@@ -561,7 +561,7 @@ class DawidSkene:
     prior: pd.Series # ANSWERS -> probability
     iterations: int
 
-    def labels(self) -> pd.Series: "The most probable answer per item."; return self.posterior.idxmax(1)
+    def labels(self) -> pd.Series: "The most probable answer per item."; return self.posterior.idxmax(axis=1)
     def accuracy(self) -> pd.Series:
         "Each worker's estimated accuracy: the prior-weighted diagonal of their confusion matrix."
         return pd.Series({w: float((np.diag(c.values) * self.prior.values).sum()) for w, c in self.confusion.items()})
@@ -671,7 +671,7 @@ def import_results(store:LabelStore, # the label store holding the batch
     ds, mv = dawid_skene(answers, gold), majority_vote(answers)
     chosen = ds.labels() if method == 'dawid-skene' else mv.answer
     votes = answers.assign(agree=answers.answer.values == chosen.reindex(answers.item).values).groupby('item').agree.mean()
-    labels = pd.DataFrame({'answer': chosen, 'agreement': votes, 'n': mv.n, 'confidence': ds.posterior.max(1),
+    labels = pd.DataFrame({'answer': chosen, 'agreement': votes, 'n': mv.n, 'confidence': ds.posterior.max(axis=1),
                            'majority': mv.answer, 'majority_agreement': mv.agreement})
     labels = labels[~labels.index.isin(list(gold))]
     workers = worker_report(answers, gold, chosen, ds.accuracy())
@@ -708,12 +708,13 @@ class LabelingFunction:
     def __call__(self, row) -> str|None: return self.answer if self.test(row) else None
 
 def phrase_lf(name:str, # the rule's name
-              pattern:str, # a case-insensitive regex searched in the subject and text
+              pattern:str, # a case-insensitive regex
               answer:str, # its answer
+              fields=('subject', 'text'), # where to search: the subject alone is safer for phrases that footers repeat
              ) -> LabelingFunction:
-    "A rule that answers when `pattern` occurs in the subject or text."
+    "A rule that answers when `pattern` occurs in one of `fields`."
     rx = re.compile(pattern, re.I)
-    return LabelingFunction(name, answer, lambda r: bool(rx.search(f"{r['subject']}\n{r['text']}")))
+    return LabelingFunction(name, answer, lambda r: any(rx.search(str(r[f])) for f in fields))
 
 def domain_lf(name:str, # the rule's name
               domains, # sender domains (a subdomain matches too)
@@ -744,10 +745,12 @@ DEFAULT_LFS = [
               r"thank(s| you) for (applying|your application|your interest)|(application|submission) (was |has been )?received|received your application"),
     phrase_lf('rejection_phrases', r"unfortunately|not (to |be )?(move|moving) forward|other candidates|not been selected|decided to pursue|"
               r"no longer (under consideration|being considered)|malheureusement|pas été retenue", 'rejection'),
-    phrase_lf('interview_phrases', r"schedule (an |a )?(interview|call|phone screen)|interview (invitation|request)|invite you to (an |a )?interview", 'interview'),
-    phrase_lf('assessment_phrases', r"coding (challenge|test|assessment)|online assessment|hackerrank|codility|codesignal|take[- ]home", 'assessment'),
-    phrase_lf('offer_phrases', r"offer letter|pleased to offer|extend (an|the) offer", 'offer'),
-    phrase_lf('job_alert_phrases', r"job alert|jobs you may (like|be interested)|recommended jobs|new jobs? (for you|match)|apply today|great fit for", 'not_job'),
+    phrase_lf('interview_subject', r"interview (invitation|request|confirmation)|invitation to interview|schedule (an |your )?interview|phone screen",
+              'interview', fields=('subject',)),
+    phrase_lf('assessment_phrases', r"coding (challenge|test|assessment)|online assessment|hackerrank|codility|codesignal", 'assessment'),
+    phrase_lf('offer_subject', r"offer letter|job offer", 'offer', fields=('subject',)),
+    phrase_lf('job_alert_subject', r"job alert|jobs you may|recommended jobs?|new jobs? (for you|match)|jobs? for you|apply (today|now)|great fit|"
+              r"offres? d.emploi|alerte", 'not_job', fields=('subject',)),
     phrase_lf('other_applications', r"(loan|credit card|rental|mortgage|visa|scholarship) application|admissions? (decision|office)", 'not_job'),
     header_lf('bulk_mail_not_ats', 'not_job'),
 ]
@@ -799,7 +802,7 @@ def add_predictions(self:LabelStore, probs:pd.DataFrame, # index: item ids; colu
     "Store one `model` event per item (its most probable answer, all probabilities in `meta`); the number written."
     unknown = [c for c in probs.columns if c not in ANSWERS]
     if unknown: raise InputError(f"probability columns must be answers ({', '.join(ANSWERS)}), got {', '.join(map(str, unknown))}")
-    best = probs.idxmax(1)
+    best = probs.idxmax(axis=1)
     return self.add_many([dict(item=str(i), job_app=from_answer(best[i])[0], status=from_answer(best[i])[1], source='model', who=model,
                                meta={'probs': {k: round(float(v), 4) for k, v in p.items() if v >= 0.001}})
                           for i, p in zip(probs.index, probs.to_dict('records'))])
