@@ -82,8 +82,8 @@ def main():
         if r.get('skipped'): return print("skipping: shared data not found")
         results.append(r)
         print(f"{r['n']:>8,} emails: {r['seconds']:7.1f} s wall ({r['cpu_seconds']:.1f} s CPU), {r['n'] / r['seconds']:8,.0f} emails/s, "
-              f"peak RSS {r['peak_gb']:.2f} GB main process (corpus generation included), {r['worker_peak_gb']:.2f} GB largest worker "
-              f"(counts pages shared with the main process), generating the corpus took {r['generate_seconds']:.0f} s, "
+              f"peak RSS {r['peak_gb']:.2f} GB main process (corpus generation included) + 2 x {r['worker_peak_gb']:.2f} GB workers "
+              f"= {r['peak_gb'] + 2 * r['worker_peak_gb']:.2f} GB at most, generating the corpus took {r['generate_seconds']:.0f} s, "
               f"{r['groups']:,} groups -> {r['rows']:,} rows, job_app share {r['shares']}", flush=True)
     if len(results) > 1:
         small, big = results[0], results[-1]
