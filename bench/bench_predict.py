@@ -1,0 +1,131 @@
+"""Inference speed of the full-size AWD-LSTM classifier: fastai's `learn.predict` and `get_preds` against
+`jobmail.predict.Predictor` (fp32 and int8), and Dask (LocalCluster, 2 worker processes) against in-process.
+
+One run, one machine, one model: a fastai `text_classifier_learner` with the full `awd_lstm_clas_config`
+(emb 400, hidden 1152, 3 layers) and random weights (speed does not depend on the values), written as a jobmail
+model directory with one head (job_app), so every path runs exactly one classifier per email. Emails are ~300
+tokens of plain words. The fp32 FLOP bound is the CPU's measured matmul peak divided by the LSTM's FLOPs per
+email (2 * 4h(in+h) per token and layer; the embedding and head are negligible).
+
+    nice python -u bench/bench_predict.py                 # defaults: 10 learn.predict, 64 emails elsewhere, 128 on Dask
+    nice python -u bench/bench_predict.py --n 256 --dask-n 512
+
+On a shared machine the timings swing with the load: compare ratios from one run, and rerun when it is idle.
+"""
+import argparse, contextlib, io, json, os, tempfile, time, warnings
+from pathlib import Path
+import numpy as np, pandas as pd, torch
+from safetensors.torch import save_file
+
+warnings.filterwarnings('ignore')
+from fastai.text.all import *  # noqa: E402  (fastai.text only; never fastai.vision)
+from jobmail.classifier import classifier_learner, classifier_config
+from jobmail.text import model_input
+from jobmail.predict import Predictor, score_records, results_table
+
+WORDS = ("thank you for applying to the position we have received your application and our team will review it "
+         "carefully unfortunately after consideration decided not move forward with other candidates whose "
+         "experience more closely matches needs this role interview schedule please select time that works best "
+         "assessment coding test complete within days offer letter attached salary benefits start date newsletter "
+         "invoice shipping order account security alert weekly digest jobs you may like apply today").split()
+
+def emails(n, words=280, seed=0):
+    "`n` emails of `words` random words (about 300 tokens with the subject and sender tokens)."
+    rng = np.random.default_rng(seed)
+    return [dict(id=f'e{i}', subject='Your application', sender='Jobs <no-reply@acme.com>',
+                 text=' '.join(rng.choice(WORDS, words))) for i in range(n)]
+
+def full_model(dest:Path, mails):
+    "A fastai learner with the full AWD-LSTM and random weights, and its jobmail model directory (job_app only)."
+    texts = [model_input(m['subject'], m['sender'], m['text']) for m in mails]
+    table = pd.DataFrame({'text': texts, 'y': ['True', 'False'] * (len(texts) // 2), 'is_valid': [i % 4 == 0 for i in range(len(texts))]})
+    config = classifier_config('full')
+    learn = classifier_learner(table, ['False', 'True'], None, config, bs=64)
+    learn.model.eval()
+    for bn in [m for m in learn.model.modules() if isinstance(m, nn.BatchNorm1d)]:
+        bn.running_mean.uniform_(-.1, .1); bn.running_var.uniform_(.5, 2)
+    dest.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().clone().contiguous() for k, v in learn.model.state_dict().items()}, str(dest/'job_app.safetensors'))
+    enc = learn.model[0]
+    (dest/'job_app.json').write_text(json.dumps(dict(arch='AWD_LSTM', config=config, n_out=2, classes=['False', 'True'],
+                                                     bptt=enc.bptt, max_len=enc.max_len, lin_ftrs=[50], ps=[0.1])))
+    (dest/'vocab.json').write_text(json.dumps(list(learn.dls.vocab[0])))
+    (dest/'model.json').write_text(json.dumps({'format': 'jobmail-model/1', 'type': 'ulmfit', 'heads': ['job_app'],
+        'text_builder': 'jobmail.text.model_input', 'tokenizer': 'jobmail.text.tokenize_texts', 'max_tokens': enc.max_len}))
+    return learn, texts
+
+def rate(fn, n):
+    "emails/s of `fn()` scoring `n` emails (after one warm-up call on a few)."
+    t = time.perf_counter(); out = fn(); return n / (time.perf_counter() - t), out
+
+def peak_gflops(size=4096, reps=5):
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(reps): a @ b
+    return 2 * size**3 * reps / (time.perf_counter() - t) / 1e9
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--n', type=int, default=64, help='emails for get_preds and the predictor')
+    ap.add_argument('--n-single', type=int, default=10, help='emails for learn.predict (one at a time)')
+    ap.add_argument('--dask-n', type=int, default=128, help='emails for the Dask comparison')
+    ap.add_argument('--gpu-n', type=int, default=8192, help='emails for the CUDA run (when a GPU is present)')
+    args = ap.parse_args()
+    cores = len(os.sched_getaffinity(0)); torch.set_num_threads(cores)
+    tmp = Path(tempfile.mkdtemp())
+    mails = emails(max(args.n, args.dask_n, 64))
+    with contextlib.redirect_stdout(io.StringIO()): learn, texts = full_model(tmp/'model', mails[:64])
+    fp32, int8 = Predictor.from_dir(tmp/'model', backend='fp32'), Predictor.from_dir(tmp/'model', backend='int8')
+    n_tok = np.mean([len(x) for x in fp32._encode([model_input(m['subject'], m['sender'], m['text']) for m in mails[:args.n]])])
+    cfg = json.loads((tmp/'model'/'job_app.json').read_text())['config']
+    sizes = [(cfg['emb_sz'], cfg['n_hid']), (cfg['n_hid'], cfg['n_hid']), (cfg['n_hid'], cfg['emb_sz'])]
+    flops = 2 * sum(4 * h * (i + h) for i, h in sizes) * n_tok
+    peak = peak_gflops()
+    print(f"{cores} cores; torch {torch.__version__}; emails of {n_tok:.0f} tokens; {flops/1e9:.2f} GFLOP per email (LSTM); "
+          f"measured fp32 matmul peak {peak:.0f} GFLOP/s -> FLOP bound {peak*1e9/flops:.1f} emails/s")
+
+    test_texts = [model_input(m['subject'], m['sender'], m['text']) for m in mails[:args.n]]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        learn.predict(test_texts[0])
+        r_single, _ = rate(lambda: [learn.predict(t) for t in test_texts[:args.n_single]], args.n_single)
+        dl = learn.dls.test_dl(pd.DataFrame({'text': test_texts}), bs=64)
+        r_get, (pg, _) = rate(lambda: learn.get_preds(dl=dl), args.n)
+    fp32.predict(mails[:4]); int8.predict(mails[:4])
+    r32, o32 = rate(lambda: fp32.predict(mails[:args.n]), args.n)
+    r8, o8 = rate(lambda: int8.predict(mails[:args.n]), args.n)
+    p32, p8 = np.array([r['job_app_prob'] for r in o32]), np.array([r['job_app_prob'] for r in o8])
+    rows = [('learn.predict (one at a time)', r_single), ('get_preds (test DataLoader, bs 64)', r_get),
+            ('Predictor fp32', r32), ('Predictor int8 (CPU default)', r8)]
+    print(f"\n{'path':<38}{'emails/s':>10}{'x learn.predict':>17}{'x get_preds':>13}")
+    for name, r in rows: print(f"{name:<38}{r:>10.2f}{r/r_single:>17.2f}{r/r_get:>13.2f}")
+    print(f"\nfp32 runs at {r32*flops/1e9:.0f} GFLOP/s = {r32*flops/1e9/peak:.0%} of the measured peak")
+    print(f"same labels: fp32 vs get_preds {np.mean((p32 > .5) == (pg[:, 1].numpy() > .5)):.1%}, int8 vs fp32 {np.mean((p8 > .5) == (p32 > .5)):.1%}")
+
+    # Dask: 2 worker processes with cores // 2 torch threads each, against in-process on the same chunks
+    from distributed import Client, LocalCluster
+    chunk = 32
+    chunks = [mails[i:i + chunk] for i in range(0, args.dask_n, chunk)]
+    model = str(tmp/'model')
+    score_records(model, 'int8', 1, chunks[0][:2])  # load the in-process predictor before timing
+    r_in, inproc = rate(lambda: pd.concat([score_records(model, 'int8', 1, c) for c in chunks], ignore_index=True), args.dask_n)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+        client.run(lambda: __import__('jobmail.predict').predict.cached_predictor(model, 'int8', 2))  # load once per worker
+        t0 = time.perf_counter()
+        futs = client.map(score_records, [model]*len(chunks), ['int8']*len(chunks), [2]*len(chunks), chunks, pure=False)
+        dask_out = pd.concat(client.gather(futs), ignore_index=True)
+        r_dask = args.dask_n / (time.perf_counter() - t0)
+    torch.set_num_threads(cores)
+    same = inproc.equals(dask_out)
+    print(f"\nDask LocalCluster (2 workers x {cores//2} threads): {r_dask:.2f} emails/s; in process ({cores} threads): {r_in:.2f} emails/s;"
+          f" ratio {r_dask/r_in:.2f}; output identical: {same}")
+
+    if torch.cuda.is_available():  # the same model on the GPU: fp16 (target >= 2,000 emails/s on one H100)
+        gpu_mails = emails(args.gpu_n, seed=1)
+        for backend in ('fp16', 'bf16', 'fp32'):
+            p = Predictor.from_dir(tmp/'model', backend=backend, device='cuda', batch_size=512, batch_tokens=512*320)
+            p.predict(gpu_mails[:512]); torch.cuda.synchronize()
+            r, _ = rate(lambda: p.predict(gpu_mails), args.gpu_n)
+            print(f"{torch.cuda.get_device_name()} {backend}: {r:.0f} emails/s ({r/r_get:.1f}x CPU get_preds)")
+
+if __name__ == '__main__': main()
