@@ -13,12 +13,13 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Callable
 
+import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 from fastcore.script import call_parse
 
-from .core import STATUSES, STATUS_PRECEDENCE, InputError, check_label, get_config, read_table, write_table
+from .core import STATUSES, InputError, check_label, get_config, read_table, write_table
 
 # %% auto #0
 __all__ = ['ANSWERS', 'SOURCES', 'ACTIONS', 'EVENT_COLUMNS', 'QUEUES', 'SAMPLE_ANSWERS', 'KEYS', 'TASK_COLUMNS', 'RESULT_COLUMNS',
@@ -296,8 +297,6 @@ SAMPLE_ANSWERS = dict(zip([f's{i:02d}' for i in range(1, 13)], ['applied', 'reje
                                                                   'not_job', 'not_job', 'applied', 'rejection', 'not_job', 'other']))
 
 # %% ../nbs/04_labeling.ipynb #19dac1f1
-import ipywidgets as widgets
-
 KEYS = {'0': 'not_job', 'n': 'not_job', **{str(i): s for i, s in enumerate(STATUSES, 1)}, 's': 'skip', 'u': 'undo', 'b': 'undo'}
 _STYLES = {'not_job': '', 'applied': 'info', 'interview': 'primary', 'assessment': 'primary', 'offer': 'success', 'rejection': 'danger', 'other': ''}
 
