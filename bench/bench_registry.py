@@ -5,7 +5,10 @@ measured in the same run: a plain `shutil.copytree` for the folder, and plain bo
 `download_file` of the same files for S3 (no hashing, pinning or verification), so the ratios show what the
 registry's checks cost.
 
-    nice python bench/bench_registry.py [--mb 100] [--repeats 3]
+    nice python bench/bench_registry.py [--mb 100] [--repeats 3] [--model-dir DIR]
+
+Without --model-dir it times a synthetic directory of random bytes shaped like a full-size model (two state
+dicts, two pickles, vocab, card, plot); with it, a real sealed model directory (`jobmail train -o DIR`).
 """
 import argparse, os, shutil, statistics, tempfile, time
 from pathlib import Path
@@ -37,12 +40,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--mb', type=int, default=100, help='model directory size in MB')
     ap.add_argument('--repeats', type=int, default=3, help='runs per measurement (the median is reported)')
+    ap.add_argument('--model-dir', help='a real sealed model directory to time instead of a synthetic one')
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix='bench_registry.'))
-    src = model_dir(work/'model', args.mb)
+    src = Path(args.model_dir) if args.model_dir else model_dir(work/'model', args.mb)
     size = sum(p.stat().st_size for p in src.rglob('*') if p.is_file())
     mb = size / 2**20
-    print(f"model directory: {mb:.1f} MB in {len(list(src.iterdir()))} files; median of {args.repeats} runs")
+    print(f"model directory: {src if args.model_dir else 'synthetic'}, {mb:.1f} MB in {len(list(src.rglob('*')))} files; median of {args.repeats} runs")
     rows = []
 
     def fresh(p:Path):
@@ -60,12 +64,14 @@ def main():
     # versioned S3 bucket on moto's loopback server vs plain boto3 transfers
     with local_s3_server('bench') as endpoint:
         s3 = open_store('s3://bench/models', endpoint_url=endpoint)
-        client, files = boto3.client('s3', endpoint_url=endpoint), [p for p in src.iterdir() if p.is_file()]
+        client, files = boto3.client('s3', endpoint_url=endpoint), [p for p in src.rglob('*') if p.is_file()]
         def raw_up():
-            for p in files: client.upload_file(str(p), 'bench', f'raw/{p.name}', Config=s3.transfer)
+            for p in files: client.upload_file(str(p), 'bench', f'raw/{p.relative_to(src).as_posix()}', Config=s3.transfer)
         def raw_down():
-            (work/'raw').mkdir(exist_ok=True)
-            for p in files: client.download_file('bench', f'raw/{p.name}', str(work/'raw'/p.name), Config=s3.transfer)
+            for p in files:
+                rel = p.relative_to(src).as_posix()
+                (work/'raw'/rel).parent.mkdir(parents=True, exist_ok=True)
+                client.download_file('bench', f'raw/{rel}', str(work/'raw'/rel), Config=s3.transfer)
         up = median_time(raw_up, args.repeats)
         down = median_time(raw_down, args.repeats, fresh(work/'raw'))
         versions = []
