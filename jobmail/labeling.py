@@ -185,7 +185,7 @@ def _label_answer(job_app, status) -> str|None:
 @patch
 def item_state(self:LabelStore, item:str|None=None, # only this item; all items when None
               ) -> pd.DataFrame:
-    "Per item: current `label`, `reviewer`, `vendor` answer and `agreement`, `model` answer, `model_prob`, `model_probs`, `rules`, `skipped`."
+    "Per item: current `label`, `reviewer`, `vendor` answer, `agreement` and `confidence`, `model` answer, `model_prob`, `model_probs`, `rules`, `skipped`."
     act = _active(self.events(item))
     last = lambda df: df.drop_duplicates('item', keep='last').set_index('item')
     rev = act[act.source == 'reviewer']
@@ -200,6 +200,7 @@ def item_state(self:LabelStore, item:str|None=None, # only this item; all items 
     agg = last(act[act.source == 'aggregate'])
     state['vendor'] = pd.Series({i: _label_answer(j, s) for i, j, s in zip(agg.index, agg.job_app, agg.status)})
     state['agreement'] = agg.meta.map(lambda m: m.get('agreement', np.nan)).astype(float)
+    state['confidence'] = agg.meta.map(lambda m: m.get('confidence', np.nan)).astype(float)
     mod = last(act[act.source == 'model'])
     state['model'] = pd.Series({i: _label_answer(j, s) for i, j, s in zip(mod.index, mod.job_app, mod.status)})
     state['model_probs'] = mod.meta.map(lambda m: m.get('probs'))
@@ -253,7 +254,7 @@ def review_queue(store:LabelStore, # the label store
         return list(st.index[n_answers > 1])
     if queue == 'low_agreement':
         low = st[st.vendor.notna() & st.reviewer.isna() & (st.agreement < threshold)]
-        return list(low.sort_values('agreement', kind='stable').index)
+        return list(low.sort_values(['agreement', 'confidence'], kind='stable').index)
     if queue == 'least_confident':
         unsure = st[st.model.notna() & st.reviewer.isna()]
         return list(unsure.sort_values('model_prob', kind='stable').index)
@@ -472,7 +473,7 @@ def export_batch(store:LabelStore, # the label store (gold labels come from its 
     if not 0 <= gold_rate < 1: raise InputError(f"gold_rate must be in [0, 1), got {gold_rate}")
     em, rng = _emails_table(emails), np.random.default_rng(seed)
     labeled = set(store.current().id)
-    pool = [i for i in (em.index if items is None else items) if i not in labeled or items is not None]
+    pool = list(items) if items is not None else [i for i in em.index if i not in labeled]
     unknown = [i for i in pool if i not in em.index]
     if unknown: raise InputError(f"{len(unknown)} item(s) are not in the emails table: {', '.join(map(str, unknown[:5]))}")
     tasks = list(pool if n is None or n >= len(pool) else rng.choice(pool, n, replace=False))
