@@ -123,20 +123,27 @@ class LabelStore:
         return _Tx()
 
     def events(self, item:str|None=None, # only this item's events; all when None
-               source:str|None=None, # only events from this source
+               source:str|tuple|None=None, # only events from this source (or these sources)
                who:str|None=None, # only events by this reviewer, worker, rule or model
+               parse_meta:bool=True, # parse `meta` into dicts (else leave the JSON text, which is faster)
               ) -> pd.DataFrame:
-        "The events, oldest first, with `meta` parsed."
-        where = {k: v for k, v in dict(item=item, source=source, who=who).items() if v is not None}
-        q = f"SELECT {','.join(EVENT_COLUMNS)} FROM events" + (' WHERE ' + ' AND '.join(f'{k}=?' for k in where) if where else '')
-        df = pd.DataFrame(self.db.execute(q + ' ORDER BY seq', tuple(where.values())).fetchall(), columns=list(EVENT_COLUMNS))
+        "The events, oldest first."
+        sources = (source,) if isinstance(source, str) else source
+        conds, args = [], []
+        if item is not None: conds.append('item=?'); args.append(item)
+        if sources is not None: conds.append(f"source IN ({','.join('?' * len(sources))})"); args.extend(sources)
+        if who is not None: conds.append('who=?'); args.append(who)
+        q = f"SELECT {','.join(EVENT_COLUMNS)} FROM events" + (' WHERE ' + ' AND '.join(conds) if conds else '') + ' ORDER BY seq'
+        df = pd.DataFrame(self.db.execute(q, args).fetchall(), columns=list(EVENT_COLUMNS))
         df['job_app'] = df['job_app'].astype('object').map(lambda v: None if v is None or v != v else bool(v))
-        df['meta'] = df['meta'].map(json.loads)
+        if parse_meta: df['meta'] = df['meta'].map(json.loads)
         return df
 
 # %% ../nbs/04_labeling.ipynb #bb455692
+def _meta(m) -> dict: return m if isinstance(m, dict) else json.loads(m)
+
 def _undone(ev:pd.DataFrame) -> set:
-    return {m['undoes'] for m in ev.loc[ev.action == 'undo', 'meta']}
+    return {_meta(m)['undoes'] for m in ev.loc[ev.action == 'undo', 'meta']}
 
 def _active(ev:pd.DataFrame) -> pd.DataFrame:
     "Label and skip events not cancelled by an undo."
@@ -157,13 +164,16 @@ def undo(self:LabelStore, who:str='', # the reviewer whose latest decision to ca
 def current(self:LabelStore, item:str|None=None, # only this item; all items when None
            ) -> pd.DataFrame:
     "Each labeled item's current label with provenance: id, job_app, status, source, who, at, agreement, note."
-    act = _active(self.events(item))
+    return _current(_active(self.events(item, source=('reviewer', 'aggregate'), parse_meta=False)))
+
+def _current(act:pd.DataFrame) -> pd.DataFrame:
+    "`LabelStore.current` from active events."
     lab = act[act.action == 'label']
     reviewer = lab[lab.source == 'reviewer'].drop_duplicates('item', keep='last')
     vendor = lab[(lab.source == 'aggregate') & ~lab.item.isin(reviewer.item)].drop_duplicates('item', keep='last')
     cur = pd.concat([reviewer, vendor]).sort_values('seq')
     return pd.DataFrame({'id': cur.item, 'job_app': cur.job_app.astype(bool), 'status': cur.status, 'source': cur.source,
-                         'who': cur.who, 'at': cur['at'], 'agreement': cur.meta.map(lambda m: m.get('agreement', np.nan)).astype(float),
+                         'who': cur.who, 'at': cur['at'], 'agreement': cur.meta.map(lambda m: _meta(m).get('agreement', np.nan)).astype(float),
                          'note': cur.note}).reset_index(drop=True)
 
 @patch
@@ -186,12 +196,12 @@ def _label_answer(job_app, status) -> str|None:
 def item_state(self:LabelStore, item:str|None=None, # only this item; all items when None
               ) -> pd.DataFrame:
     "Per item: current `label`, `reviewer`, `vendor` answer, `agreement` and `confidence`, `model` answer, `model_prob`, `model_probs`, `rules`, `skipped`."
-    act = _active(self.events(item))
+    act = _active(self.events(item, source=('reviewer', 'aggregate', 'model', 'rule'), parse_meta=False))
     last = lambda df: df.drop_duplicates('item', keep='last').set_index('item')
     rev = act[act.source == 'reviewer']
     decided = last(rev)
     state = pd.DataFrame(index=pd.Index(act.item.unique(), name='item'))
-    cur = self.current(item).set_index('id')
+    cur = _current(act).set_index('id')
     state['label'] = pd.Series({i: _label_answer(j, s) for i, j, s in zip(cur.index, cur.job_app, cur.status)})
     state['label_source'] = cur.source
     lab = rev[rev.action == 'label'].drop_duplicates('item', keep='last').set_index('item')
@@ -199,11 +209,12 @@ def item_state(self:LabelStore, item:str|None=None, # only this item; all items 
     state['skipped'] = (decided.action == 'skip').reindex(state.index, fill_value=False)
     agg = last(act[act.source == 'aggregate'])
     state['vendor'] = pd.Series({i: _label_answer(j, s) for i, j, s in zip(agg.index, agg.job_app, agg.status)})
-    state['agreement'] = agg.meta.map(lambda m: m.get('agreement', np.nan)).astype(float)
-    state['confidence'] = agg.meta.map(lambda m: m.get('confidence', np.nan)).astype(float)
+    agg_meta = agg.meta.map(_meta)
+    state['agreement'] = agg_meta.map(lambda m: m.get('agreement', np.nan)).astype(float)
+    state['confidence'] = agg_meta.map(lambda m: m.get('confidence', np.nan)).astype(float)
     mod = last(act[act.source == 'model'])
     state['model'] = pd.Series({i: _label_answer(j, s) for i, j, s in zip(mod.index, mod.job_app, mod.status)})
-    state['model_probs'] = mod.meta.map(lambda m: m.get('probs'))
+    state['model_probs'] = mod.meta.map(lambda m: _meta(m).get('probs'))
     state['model_prob'] = state.model_probs.map(lambda p: max(p.values()) if isinstance(p, dict) else np.nan).astype(float)
     rules, fired = act[act.source == 'rule'].drop_duplicates(['item', 'who'], keep='last'), {}
     for i, w, j, s in zip(rules.item, rules.who, rules.job_app, rules.status): fired.setdefault(i, []).append((w, _label_answer(j, s)))
