@@ -1,0 +1,42 @@
+"""Label store: durable appends per second, SQLite WAL (jobmail.labeling.LabelStore) against the baseline of an
+append-only JSONL file with flush + fsync per event (the same guarantee: on disk when the call returns), and the
+time to derive current labels and the review state as the store grows. Both measured in this run.
+
+    python bench/bench_labeling_store.py [--events 2000] [--big 50000]
+"""
+import argparse, json, os, random, tempfile, time
+from pathlib import Path
+from jobmail.core import STATUSES
+from jobmail.labeling import LabelStore
+
+def jsonl_appends(path:Path, events:list[dict]) -> float:
+    "Seconds to append `events` to a JSONL file, fsync after each (the baseline)."
+    t0 = time.perf_counter()
+    with open(path, 'a') as f:
+        for e in events:
+            f.write(json.dumps(e) + '\n'); f.flush(); os.fsync(f.fileno())
+    return time.perf_counter() - t0
+
+def store_appends(store:LabelStore, events:list[dict]) -> float:
+    "Seconds to `add` `events` one at a time (each its own durable transaction)."
+    t0 = time.perf_counter()
+    for e in events: store.add(**e)
+    return time.perf_counter() - t0
+
+def main(n_events:int, n_big:int):
+    rng = random.Random(0)
+    make = lambda n, items: [dict(item=f'i{rng.randrange(items)}', job_app=True, status=rng.choice(STATUSES), source=rng.choice(['reviewer', 'aggregate', 'model', 'rule', 'vendor']), who='bench') for _ in range(n)]
+    d = Path(tempfile.mkdtemp(prefix='bench-labels-'))
+    events = make(n_events, n_events)
+    base, ours = jsonl_appends(d/'events.jsonl', events), store_appends(LabelStore(d/'small.sqlite'), events)
+    print(f"durable appends: JSONL+fsync {n_events/base:,.0f}/s, LabelStore {n_events/ours:,.0f}/s, ratio {base/ours:.2f}x (>1: the store is faster)")
+    big = LabelStore(d/'big.sqlite')
+    big.add_many(make(n_big, n_big // 5))
+    for name, f in [('current()', big.current), ('item_state()', big.item_state), ("item_state(one item)", lambda: big.item_state('i1'))]:
+        t0 = time.perf_counter(); f(); print(f"{name} at {n_big:,} events: {time.perf_counter()-t0:.3f}s")
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--events', type=int, default=2000); ap.add_argument('--big', type=int, default=50_000)
+    a = ap.parse_args()
+    main(a.events, a.big)
