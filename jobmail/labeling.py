@@ -19,16 +19,15 @@ import pandas as pd
 from fastcore.basics import patch
 from fastcore.script import call_parse
 
-from .core import STATUSES, InputError, check_label, get_config, read_table, write_table
+from .core import STATUSES, InputError, check_columns, check_label, get_config, read_table, write_table
 
 # %% auto #0
 __all__ = ['ANSWERS', 'SOURCES', 'ACTIONS', 'EVENT_COLUMNS', 'QUEUES', 'SAMPLE_ANSWERS', 'KEYS', 'TASK_COLUMNS', 'RESULT_COLUMNS',
            'ATS_DOMAINS', 'DEFAULT_LFS', 'to_answer', 'from_answer', 'LabelStore', 'review_queue', 'sample_emails',
-           'ReviewWidget', 'export_batch', 'check_columns_gold', 'read_results', 'majority_vote', 'DawidSkene',
-           'dawid_skene', 'fleiss_kappa', 'worker_report', 'VendorImport', 'import_results', 'sender_domain',
-           'LabelingFunction', 'phrase_lf', 'domain_lf', 'header_lf', 'apply_lfs', 'lf_report', 'suggest',
-           'oof_probabilities', 'likely_mislabeled', 'labels_export_batch_cli', 'labels_import_results_cli',
-           'labels_export_cli']
+           'ReviewWidget', 'export_batch', 'read_results', 'majority_vote', 'DawidSkene', 'dawid_skene', 'fleiss_kappa',
+           'worker_report', 'VendorImport', 'import_results', 'sender_domain', 'LabelingFunction', 'phrase_lf',
+           'domain_lf', 'header_lf', 'apply_lfs', 'lf_report', 'suggest', 'oof_probabilities', 'likely_mislabeled',
+           'labels_export_batch_cli', 'labels_import_results_cli', 'labels_export_cli']
 
 # %% ../nbs/04_labeling.ipynb #77d81a4d
 ANSWERS = ('not_job',) + STATUSES
@@ -224,7 +223,7 @@ def item_state(self:LabelStore, item:str|None=None, # only this item; all items 
 # %% ../nbs/04_labeling.ipynb #732ac62a
 def _emails_table(emails:pd.DataFrame) -> pd.DataFrame:
     "Check an emails table for the columns labeling needs; its body column is `text` (emails table) or `body`."
-    if 'id' not in emails.columns: raise InputError(f"emails table is missing column id; it has {', '.join(map(str, emails.columns))}")
+    check_columns(emails, ['id'], 'emails table')
     if emails['id'].duplicated().any():
         raise InputError(f"emails table has duplicated ids: {', '.join(map(str, emails['id'][emails['id'].duplicated()].unique()[:5]))}")
     out = emails.copy()
@@ -470,6 +469,12 @@ def batch_items(self:LabelStore, batch:str|None=None, # the batch id; the latest
     df.attrs['batch'] = batch
     return df
 
+def _gold_answers(gold:pd.DataFrame) -> pd.DataFrame:
+    "Validate a gold table (id, job_app, status) and index it by id with an `answer` column."
+    check_columns(gold, ['id', 'job_app', 'status'], 'gold table')
+    answers = [to_answer(j, s) for j, s in zip(gold.job_app, gold.status)]
+    return pd.DataFrame({'answer': answers}, index=pd.Index(gold['id'].astype(str), name='id'))
+
 def export_batch(store:LabelStore, # the label store (gold labels come from its reviewer labels by default)
                  emails:pd.DataFrame, # the emails (id, subject, sender, text or body)
                  n:int|None=None, # how many emails to label; all candidates when None
@@ -489,7 +494,7 @@ def export_batch(store:LabelStore, # the label store (gold labels come from its 
     if unknown: raise InputError(f"{len(unknown)} item(s) are not in the emails table: {', '.join(map(str, unknown[:5]))}")
     tasks = list(pool if n is None or n >= len(pool) else rng.choice(pool, n, replace=False))
     if gold is None: gold = store.current().query("source == 'reviewer'")
-    gold = check_columns_gold(gold)
+    gold = _gold_answers(gold)
     gold = gold[gold.index.isin(em.index) & ~gold.index.isin(tasks)]
     n_gold = round(len(tasks) * gold_rate / (1 - gold_rate))
     if n_gold > len(gold): raise InputError(f"gold_rate {gold_rate} needs {n_gold} gold items, only {len(gold)} labeled emails are available")
@@ -502,13 +507,6 @@ def export_batch(store:LabelStore, # the label store (gold labels come from its 
                         'INPUT:text': rows.text.str.slice(0, max_chars).values})
     out.attrs['batch'] = batch
     return out
-
-def check_columns_gold(gold:pd.DataFrame) -> pd.DataFrame:
-    "Validate a gold table (id, job_app, status) and index it by id with an `answer` column."
-    for c in ('id', 'job_app', 'status'):
-        if c not in gold.columns: raise InputError(f"gold table is missing column {c}; it has {', '.join(map(str, gold.columns))}")
-    answers = [to_answer(j, s) for j, s in zip(gold.job_app, gold.status)]
-    return pd.DataFrame({'answer': answers}, index=pd.Index(gold['id'].astype(str), name='id'))
 
 # %% ../nbs/04_labeling.ipynb #25ea1dd6
 def _rows(rows) -> str:
