@@ -1,0 +1,152 @@
+"""ULMFiT on the real data in ../shared/data: LM fine-tuning, both classifiers, evaluation against TF-IDF, the effect
+of LM fine-tuning, and a leave-one-source-out table.
+
+    nice python bench/real_data_eval.py --out runs/real [--lm-a DIR] [--stages data,lm_a,lm,model,nolm,loso]
+
+Stages (each writes into --out and is skipped when its output exists, so a run can be resumed):
+  data   the labeled set cleaned like MIME bodies (jobmail.ingest.fields_to_row), split with
+         jobmail.dataset.build_dataset when importable (else a group-aware split on source + subject template),
+         test split balanced 50/50 on job_app                                           -> dataset.parquet
+  lm_a   (optional, slow) a general email LM from scratch on a sample of Enron-Spam            -> lm_a/
+  lm     the email LM on the non-test labeled texts, a sample of the raw SpamAssassin + Enron mail
+         (jobmail.ingest) and of Enron-Spam; from lm_a/fastai (--pretrained PATH) when lm_a exists, else
+         from scratch                                                                   -> lm/
+  model  job_app + status classifiers on lm/, exported and evaluated on the test split   -> model/, eval/
+  nolm   the same classifiers without LM fine-tuning (random encoder, vocab of the training texts) -> nolm/, eval_nolm/
+  loso   for each source: classifiers on lm/ trained without it, tested on all its rows; TF-IDF + LR alongside -> loso.json
+Prints the tables and writes results.md. Size: jobmail.lm.LM_SIZES['small'] (64/256, 2 layers), what a shared
+2-core CPU allows; no Wikitext-103 weights (no internet here).
+"""
+import argparse, json, re, sys, time
+from pathlib import Path
+
+import numpy as np, pandas as pd
+
+from jobmail.core import shared_data, read_table, write_table
+from jobmail.ingest import fields_to_row, ingest
+from jobmail.lm import lm_corpus, train_lm, load_lm_dir
+from jobmail.classifier import train_heads, export_model
+from jobmail.evaluate import evaluate, summary_table, classification_metrics, tfidf_baseline, labels_of, model_predictions
+
+SIZE, EPOCHS, NUM_IT, BS = 'small', (1, 1, 1, 1), 20, 32
+
+def labeled_emails(path) -> pd.DataFrame:
+    "The labeled set as an emails table (bodies cleaned like MIME bodies) with job_app and status."
+    raw = read_table(path)
+    df = pd.DataFrame([fields_to_row(subject=r.subject, sender=r.sender, body=r.body, id=r.id, source=r.source) for r in raw.itertuples()])
+    df['job_app'], df['status'] = raw['job_app'].astype(bool).to_numpy(), raw['status'].fillna('').to_numpy()
+    return df
+
+def template_groups(df:pd.DataFrame) -> pd.Series:
+    "A template key per row: source + the subject with digits, ids and capitalised names blurred."
+    subj = df['subject'].fillna('').str.lower().str.replace(r'[0-9]+', '0', regex=True).str.replace(r'\W+', ' ', regex=True)
+    return df['source'].astype(str) + '|' + subj.str.split().str[:4].str.join(' ')
+
+def split_dataset(df:pd.DataFrame, seed:int=42) -> pd.DataFrame:
+    "jobmail.dataset.build_dataset when available, else a group-aware split with a 50/50 test split."
+    try:
+        from jobmail.dataset import build_dataset
+    except ImportError: build_dataset = None
+    if build_dataset is not None:
+        ds, report = build_dataset(df.drop(columns=['job_app', 'status']), df[['id', 'job_app', 'status']], split=(0.7, 0.1, 0.2), seed=seed, progress=False)
+        print('split by jobmail.dataset.build_dataset (5 per template group, 50/50 job_app, 70/10/20 group-aware)')
+        return ds
+    print('jobmail.dataset is not importable: group-aware split on source + subject template')
+    rng = np.random.default_rng(seed)
+    df = df.assign(group=template_groups(df))
+    groups = df['group'].unique(); rng.shuffle(groups)
+    share = df.groupby('group').size().loc[groups].cumsum() / len(df)
+    split = pd.Series(np.where(share <= 0.15, 'test', np.where(share <= 0.27, 'valid', 'train')), index=groups)
+    df['split'] = df['group'].map(split)
+    test = df[df['split'] == 'test']
+    n = test['job_app'].value_counts().min()
+    drop = test.groupby('job_app', group_keys=False).apply(lambda g: g.sample(len(g) - n, random_state=seed)).index
+    return df.drop(index=drop).reset_index(drop=True)
+
+def raw_corpus(n:int, seed:int=42) -> pd.DataFrame:
+    "A sample of the raw SpamAssassin and Enron messages, ingested by jobmail.ingest."
+    paths = [p for p in (shared_data('raw/spamassassin'), shared_data('raw/enron-berkeley')) if p]
+    df = ingest(paths)
+    return df.sample(min(n, len(df)), random_state=seed)
+
+def loso(ds:pd.DataFrame, lm, out:Path) -> list[dict]:
+    "Per held-out source: ULMFiT (on `lm`) and TF-IDF + LR trained on the other sources' train/valid rows."
+    rows, path = [], out/'loso.json'
+    if path.exists(): rows = json.loads(path.read_text())
+    done = {r['source'] for r in rows}
+    for src in sorted(ds['source'].unique()):
+        if src in done: continue
+        t0 = time.time()
+        test = ds[ds['source'] == src].assign(split='test')
+        rest = ds[ds['source'] != src].copy()
+        rest.loc[rest['split'] == 'test', 'split'] = 'train'
+        md = out/f'loso_{re.sub(r"[^a-z0-9]+", "_", src)}'
+        export_model(train_heads(rest, lm, out=md, epochs=EPOCHS, bs=BS, num_it=NUM_IT), md, rest)
+        ja, st = labels_of(test)
+        pred = model_predictions(md, test)
+        m = classification_metrics(ja, st, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy())
+        b = tfidf_baseline(rest[rest['split'] == 'train'], test)
+        mb = classification_metrics(ja, st, b['job_app_prob'].to_numpy(), b['status_pred'].to_numpy())
+        rows.append(dict(source=src, n=len(test), ulmfit_job_app_acc=m['job_app']['accuracy'], tfidf_job_app_acc=mb['job_app']['accuracy'],
+                         ulmfit_status_f1=m['status']['macro_f1_core'], tfidf_status_f1=mb['status']['macro_f1_core'],
+                         ulmfit_ece=m['job_app']['ece'], seconds=round(time.time() - t0)))
+        path.write_text(json.dumps(rows, indent=1))
+        print(pd.DataFrame(rows).round(3).to_string(index=False), flush=True)
+    return rows
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--out', default='runs/real'); ap.add_argument('--lm-a', default='')
+    ap.add_argument('--stages', default='data,lm,model,nolm,loso'); ap.add_argument('--seed', type=int, default=42)
+    ap.add_argument('--lm-a-docs', type=int, default=4000); ap.add_argument('--raw-docs', type=int, default=600)
+    ap.add_argument('--enron-docs', type=int, default=400)
+    args = ap.parse_args()
+    labeled = shared_data('labeled/job_emails.jsonl')
+    if labeled is None: return 0
+    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    stages = args.stages.split(',')
+    t0 = time.time()
+    if not (out/'dataset.parquet').exists(): write_table(split_dataset(labeled_emails(labeled), args.seed), out/'dataset.parquet')
+    ds = read_table(out/'dataset.parquet')
+    print(pd.crosstab(ds['split'], ds['job_app']).to_string(), flush=True)
+    lm_a = Path(args.lm_a) if args.lm_a else out/'lm_a'
+    if 'lm_a' in stages and not (lm_a/'encoder.pth').exists():
+        enron = shared_data('corpus/enron_spam.jsonl.gz')
+        train_lm(lm_corpus([read_table(enron)], max_chars=1500, max_docs=args.lm_a_docs, seed=args.seed), lm_a, size=SIZE,
+                 pretrained='none', epochs=2, lr=5e-3, max_vocab=8000, seed=args.seed)
+    if 'lm' in stages and not (out/'lm'/'encoder.pth').exists():
+        enron = read_table(shared_data('corpus/enron_spam.jsonl.gz')).sample(args.enron_docs, random_state=args.seed)
+        texts = lm_corpus([ds, raw_corpus(args.raw_docs, args.seed), enron], max_chars=1500, seed=args.seed)
+        print(f'LM fine-tuning corpus: {len(texts)} texts', flush=True)
+        start = lm_a/'fastai' if (lm_a/'encoder.pth').exists() else None
+        train_lm(texts, out/'lm', size=SIZE, pretrained=str(start) if start else 'none', epochs=1 if start else 2,
+                 lr=2e-3 if start else 5e-3, max_vocab=12000, seed=args.seed)
+    results = {}
+    for name, lm in (('model', out/'lm'), ('nolm', None)):
+        if name not in stages: continue
+        if not (out/f'eval_{name}'/'eval.json').exists():
+            trained = train_heads(ds, lm, size=SIZE, out=out/name, epochs=EPOCHS, bs=BS, num_it=NUM_IT, seed=args.seed)
+            export_model(trained, out/name, ds)
+            evaluate(out/name, ds, out=out/f'eval_{name}')
+        results[name] = json.loads((out/f'eval_{name}'/'eval.json').read_text())
+    lines = [f"# ULMFiT on ../shared/data (size {SIZE}, unfreezing epochs {EPOCHS}, no Wikitext-103)", ""]
+    for d in [d for d in (lm_a, out/'lm') if (d/'lm.json').exists()]:
+        meta = load_lm_dir(d)
+        lines.append(f"- LM {d.name}: {meta['n_texts']} texts, vocab {meta['vocab_size']}, perplexity by epoch {[round(p, 1) for p in meta['perplexities']]}, {meta['seconds']} s")
+    lines.append("")
+    if 'model' in results:
+        tab = summary_table(results['model'])
+        if 'nolm' in results: tab.insert(1, 'ULMFiT without LM fine-tuning', summary_table(results['nolm'])['ULMFiT'])
+        lines += [f"## Test split (n={results['model']['model']['n']}, balanced, group-aware)", "", tab.to_markdown(), ""]
+        lines += ["## Per source (test split, ULMFiT)", "", pd.DataFrame(results['model']['per_source']).round(3).to_markdown(index=False), ""]
+    if 'loso' in stages:
+        rows = loso(ds, out/'lm', out)
+        t = pd.DataFrame(rows)
+        lines += ["## Leave one source out (train on the others, test on every row of the held-out source)", "",
+                  "The LM saw the non-test texts of every source, unlabeled.", "", t.round(3).to_markdown(index=False), "",
+                  f"mean job_app accuracy: ULMFiT {t['ulmfit_job_app_acc'].mean():.3f}, TF-IDF {t['tfidf_job_app_acc'].mean():.3f}", ""]
+    lines.append(f"total {time.time() - t0:.0f} s")
+    (out/'results.md').write_text('\n'.join(lines))
+    print('\n'.join(lines))
+
+if __name__ == '__main__': sys.exit(main())
