@@ -1,6 +1,12 @@
 """Load test of the inference server on loopback: batching on vs off, then a burst at 10x capacity.
 
-    python bench/bench_server.py --model MODEL_DIR [--seconds 10] [--burst-seconds 30]
+    python bench/bench_server.py [--model MODEL_DIR] [--seconds 10] [--burst-seconds 30]
+
+Without --model it uses (building once, cached under $JOBMAIL_HOME/bench/) a full-size AWD-LSTM classifier
+(fastai's awd_lstm config: 400-d embeddings, 3 LSTM layers of 1152) with random-init weights, written by
+jobmail.classifier.export_model: the compute of the real model, not a useful one, which is all a speed
+measurement needs. The server runs it with the
+Predictor's CPU default, int8 (dynamic quantization).
 
 Starts the real gunicorn (serve/gunicorn.conf.py, one worker) twice on 127.0.0.1, batching off
 (JOBMAIL_SERVE_MAX_BATCH=1) and on (32), and drives single-email POST /v1/classify requests from 1, 8 and 64
@@ -13,6 +19,7 @@ batching-off baseline measured in the same run. Client and server share this mac
 import argparse, collections, http.client, json, os, queue, random, sys, threading, time
 from pathlib import Path
 
+from jobmail.core import get_config
 from jobmail.server import LocalGunicorn
 
 SUBJECTS = ["Your application to {c}", "Interview invitation: {c}", "Update on your application", "{c} weekly newsletter",
@@ -92,18 +99,39 @@ def recovery(port, normal_p50, seconds=10):
         if len(recent) == 3 and sorted(recent)[1] <= 2 * normal_p50: return t
     return float('inf')
 
+def full_size_model() -> Path:
+    "The cached full-size benchmark model directory (random-init weights), built on first use."
+    dest = get_config().home/'bench'/'server-full-model'
+    if (dest/'MANIFEST.json').exists(): return dest
+    from jobmail.classifier import HEADS, toy_dataset, head_table, head_classes, classifier_config, classifier_learner, export_model
+    print(f"building the full-size benchmark model in {dest} (once)...", flush=True)
+    ds, config, heads, vocab = toy_dataset(200), classifier_config('full'), {}, None
+    for head in HEADS:
+        table = head_table(ds, head)
+        classes = head_classes(table, head)
+        learn = classifier_learner(table, classes, vocab, config)
+        vocab = list(learn.dls.vocab[0])
+        heads[head] = dict(learn=learn, classes=classes, config=config, schedule=[], n_train=int((~table['is_valid']).sum()),
+                           n_valid=int(table['is_valid'].sum()), label_counts={k: int(v) for k, v in table['y'].value_counts().items()})
+    return export_model(dict(heads=heads, vocab=vocab, size='full', lm=None), dest, ds)
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--model', required=True, help="model directory (the full-size int8 model for the headline numbers)")
+    ap.add_argument('--model', help="model directory (default: the cached full-size benchmark model)")
     ap.add_argument('--seconds', type=float, default=10, help="measured seconds per concurrency level")
     ap.add_argument('--burst-seconds', type=float, default=30)
     ap.add_argument('--clients', default='1,8,64')
     ap.add_argument('--max-batch', type=int, default=32)
     ap.add_argument('--queue-size', type=int, default=64)
+    ap.add_argument('--torch-threads', type=int, default=1,
+                    help="the model's intra-op threads (1: the client threads need the other core, and 2 threads "
+                         "collapse when other processes share the cores)")
     ap.add_argument('--json', help="also write the results here")
     args = ap.parse_args()
     random.seed(0)
-    env = dict(JOBMAIL_SERVE_MODEL=args.model, JOBMAIL_SERVE_AUTH=0, JOBMAIL_WORKERS=1, JOBMAIL_SERVE_QUEUE_SIZE=args.queue_size)
+    model = Path(args.model) if args.model else full_size_model()
+    env = dict(JOBMAIL_SERVE_MODEL=model, JOBMAIL_SERVE_AUTH=0, JOBMAIL_WORKERS=1, JOBMAIL_SERVE_QUEUE_SIZE=args.queue_size,
+               JOBMAIL_SERVE_TORCH_THREADS=args.torch_threads)
     levels, out = [int(c) for c in args.clients.split(',')], {}
     for name, max_batch in (('off', 1), ('on', args.max_batch)):
         with LocalGunicorn({**env, 'JOBMAIL_SERVE_MAX_BATCH': max_batch}) as server:
