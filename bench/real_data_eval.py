@@ -28,7 +28,7 @@ from jobmail.lm import lm_corpus, train_lm, load_lm_dir
 from jobmail.classifier import train_heads, export_model
 from jobmail.evaluate import evaluate, summary_table, classification_metrics, tfidf_baseline, labels_of, model_predictions
 
-SIZE, EPOCHS, NUM_IT, BS = 'small', (1, 1, 1, 1), 20, 32
+SIZE, EPOCHS, NUM_IT, BS = 'small', (1, 1, 1, 1), 12, 32
 
 def labeled_emails(path) -> pd.DataFrame:
     "The labeled set as an emails table (bodies cleaned like MIME bodies) with job_app and status."
@@ -125,8 +125,9 @@ def main():
     for name, lm in (('model', out/'lm'), ('nolm', None)):
         if name not in stages: continue
         if not (out/f'eval_{name}'/'eval.json').exists():
-            trained = train_heads(ds, lm, size=SIZE, out=out/name, epochs=EPOCHS, bs=BS, num_it=NUM_IT, seed=args.seed)
-            export_model(trained, out/name, ds)
+            if not (out/name/'MANIFEST.json').exists():
+                trained = train_heads(ds, lm, size=SIZE, out=out/name, epochs=EPOCHS, bs=BS, num_it=NUM_IT, seed=args.seed)
+                export_model(trained, out/name, ds)
             evaluate(out/name, ds, out=out/f'eval_{name}')
         results[name] = json.loads((out/f'eval_{name}'/'eval.json').read_text())
     lines = [f"# ULMFiT on ../shared/data (size {SIZE}, unfreezing epochs {EPOCHS}, no Wikitext-103)", ""]
