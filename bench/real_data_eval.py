@@ -100,7 +100,11 @@ def main():
     ap.add_argument('--stages', default='data,lm,model,nolm,loso'); ap.add_argument('--seed', type=int, default=42)
     ap.add_argument('--lm-a-docs', type=int, default=4000); ap.add_argument('--raw-docs', type=int, default=600)
     ap.add_argument('--enron-docs', type=int, default=400)
+    ap.add_argument('--epochs', default='1,1,1,1', help='classifier epochs of the four unfreezing stages')
+    ap.add_argument('--lm-epochs', type=int, default=0, help='LM epochs (default 2 from scratch, 1 from --lm-a)')
     args = ap.parse_args()
+    global EPOCHS
+    EPOCHS = tuple(int(e) for e in args.epochs.split(','))
     labeled = shared_data('labeled/job_emails.jsonl')
     if labeled is None: return 0
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
@@ -119,7 +123,7 @@ def main():
         texts = lm_corpus([ds, raw_corpus(args.raw_docs, args.seed), enron], max_chars=1500, seed=args.seed)
         print(f'LM fine-tuning corpus: {len(texts)} texts', flush=True)
         start = lm_a/'fastai' if (lm_a/'encoder.pth').exists() else None
-        train_lm(texts, out/'lm', size=SIZE, pretrained=str(start) if start else 'none', epochs=1 if start else 2,
+        train_lm(texts, out/'lm', size=SIZE, pretrained=str(start) if start else 'none', epochs=args.lm_epochs or (1 if start else 2),
                  lr=2e-3 if start else 5e-3, max_vocab=12000, seed=args.seed)
     results = {}
     for name, lm in (('model', out/'lm'), ('nolm', None)):
