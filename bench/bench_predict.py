@@ -95,12 +95,18 @@ def main():
     fp32.predict(mails[:4]); int8.predict(mails[:4])
     r32, o32 = rate(lambda: fp32.predict(mails[:args.n]), args.n)
     r8, o8 = rate(lambda: int8.predict(mails[:args.n]), args.n)
+    one = dict(nocap, workers=cores)  # one torch thread: on a shared VM, OpenMP threads that wait on a busy core stall every time step
+    r32_1, _ = rate(lambda: Predictor.from_dir(tmp/'model', backend='fp32', **one).predict(mails[:args.n]), args.n)
+    r8_1, _ = rate(lambda: Predictor.from_dir(tmp/'model', backend='int8', **one).predict(mails[:args.n]), args.n)
+    torch.set_num_threads(cores)
     p32, p8 = np.array([r['job_app_prob'] for r in o32]), np.array([r['job_app_prob'] for r in o8])
     rows = [('learn.predict (one at a time)', r_single), ('get_preds (test DataLoader, bs 64)', r_get),
-            ('Predictor fp32', r32), ('Predictor int8 (CPU default)', r8)]
+            ('Predictor fp32', r32), ('Predictor int8 (CPU default)', r8),
+            ('Predictor fp32, 1 thread', r32_1), ('Predictor int8, 1 thread', r8_1)]
     print(f"\n{'path':<38}{'emails/s':>10}{'x learn.predict':>17}{'x get_preds':>13}")
     for name, r in rows: print(f"{name:<38}{r:>10.2f}{r/r_single:>17.2f}{r/r_get:>13.2f}")
-    print(f"\nfp32 runs at {r32*flops/1e9:.0f} GFLOP/s = {r32*flops/1e9/peak:.0%} of the measured peak")
+    print(f"\nfp32 runs at {r32*flops/1e9:.0f} GFLOP/s = {r32*flops/1e9/peak:.0%} of the measured {cores}-core peak; "
+          f"on 1 thread {r32_1*flops/1e9:.0f} GFLOP/s = {r32_1*flops/1e9/(peak/cores):.0%} of one core's share")
     print(f"same labels: fp32 vs get_preds {np.mean((p32 > .5) == (pg[:, 1].numpy() > .5)):.1%}, int8 vs fp32 {np.mean((p8 > .5) == (p32 > .5)):.1%}")
 
     # Dask: 2 worker processes with cores // 2 torch threads each, against in-process on the same chunks
