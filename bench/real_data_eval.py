@@ -5,8 +5,7 @@ of LM fine-tuning, and a leave-one-source-out table.
 
 Stages (each writes into --out and is skipped when its output exists, so a run can be resumed):
   data   the labeled set cleaned like MIME bodies (jobmail.ingest.fields_to_row), split with
-         jobmail.dataset.build_dataset when importable (else a group-aware split on source + subject template),
-         test split balanced 50/50 on job_app                                           -> dataset.parquet
+         jobmail.dataset.build_dataset (group-aware, 50/50 job_app in every split)          -> dataset.parquet
   lm_a   (optional, slow) a general email LM from scratch on a sample of Enron-Spam            -> lm_a/
   lm     the email LM on the non-test labeled texts, a sample of the raw SpamAssassin + Enron mail
          (jobmail.ingest) and of Enron-Spam; from lm_a/fastai (--pretrained PATH) when lm_a exists, else
@@ -20,15 +19,16 @@ Prints the tables and writes results.md. Size: jobmail.lm.LM_SIZES['small'] (64/
 import argparse, json, re, sys, time
 from pathlib import Path
 
-import numpy as np, pandas as pd
+import pandas as pd
 
 from jobmail.core import shared_data, read_table, write_table
+from jobmail.dataset import build_dataset
 from jobmail.ingest import fields_to_row, ingest
 from jobmail.lm import lm_corpus, train_lm, load_lm_dir
 from jobmail.classifier import train_heads, export_model
 from jobmail.evaluate import evaluate, summary_table, classification_metrics, tfidf_baseline, labels_of, model_predictions
 
-SIZE, EPOCHS, NUM_IT, BS = 'small', (1, 1, 1, 1), 12, 32
+SIZE, EPOCHS, NUM_IT, BS = 'small', (3, 3, 3, 10), 40, 32
 
 def labeled_emails(path) -> pd.DataFrame:
     "The labeled set as an emails table (bodies cleaned like MIME bodies) with job_app and status."
@@ -37,31 +37,10 @@ def labeled_emails(path) -> pd.DataFrame:
     df['job_app'], df['status'] = raw['job_app'].astype(bool).to_numpy(), raw['status'].fillna('').to_numpy()
     return df
 
-def template_groups(df:pd.DataFrame) -> pd.Series:
-    "A template key per row: source + the subject with digits, ids and capitalised names blurred."
-    subj = df['subject'].fillna('').str.lower().str.replace(r'[0-9]+', '0', regex=True).str.replace(r'\W+', ' ', regex=True)
-    return df['source'].astype(str) + '|' + subj.str.split().str[:4].str.join(' ')
-
 def split_dataset(df:pd.DataFrame, seed:int=42) -> pd.DataFrame:
-    "jobmail.dataset.build_dataset when available, else a group-aware split with a 50/50 test split."
-    try:
-        from jobmail.dataset import build_dataset
-    except ImportError: build_dataset = None
-    if build_dataset is not None:
-        ds, report = build_dataset(df.drop(columns=['job_app', 'status']), df[['id', 'job_app', 'status']], split=(0.7, 0.1, 0.2), seed=seed, progress=False)
-        print('split by jobmail.dataset.build_dataset (5 per template group, 50/50 job_app, 70/10/20 group-aware)')
-        return ds
-    print('jobmail.dataset is not importable: group-aware split on source + subject template')
-    rng = np.random.default_rng(seed)
-    df = df.assign(group=template_groups(df))
-    groups = df['group'].unique(); rng.shuffle(groups)
-    share = df.groupby('group').size().loc[groups].cumsum() / len(df)
-    split = pd.Series(np.where(share <= 0.15, 'test', np.where(share <= 0.27, 'valid', 'train')), index=groups)
-    df['split'] = df['group'].map(split)
-    test = df[df['split'] == 'test']
-    n = test['job_app'].value_counts().min()
-    drop = test.groupby('job_app', group_keys=False).apply(lambda g: g.sample(len(g) - n, random_state=seed)).index
-    return df.drop(index=drop).reset_index(drop=True)
+    "jobmail.dataset.build_dataset: 5 per template group, 50/50 job_app in every split, 70/10/20 group-aware."
+    ds, report = build_dataset(df.drop(columns=['job_app', 'status']), df[['id', 'job_app', 'status']], split=(0.7, 0.1, 0.2), seed=seed, progress=False)
+    return ds
 
 def raw_corpus(n:int, seed:int=42) -> pd.DataFrame:
     "A sample of the raw SpamAssassin and Enron messages, ingested by jobmail.ingest."
@@ -98,10 +77,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--out', default='runs/real'); ap.add_argument('--lm-a', default='')
     ap.add_argument('--stages', default='data,lm,model,nolm,loso'); ap.add_argument('--seed', type=int, default=42)
-    ap.add_argument('--lm-a-docs', type=int, default=4000); ap.add_argument('--raw-docs', type=int, default=600)
-    ap.add_argument('--enron-docs', type=int, default=400)
-    ap.add_argument('--epochs', default='1,1,1,1', help='classifier epochs of the four unfreezing stages')
-    ap.add_argument('--lm-epochs', type=int, default=0, help='LM epochs (default 2 from scratch, 1 from --lm-a)')
+    ap.add_argument('--lm-a-docs', type=int, default=4000); ap.add_argument('--raw-docs', type=int, default=3000)
+    ap.add_argument('--enron-docs', type=int, default=3000)
+    ap.add_argument('--epochs', default='3,3,3,10', help='classifier epochs of the four unfreezing stages')
+    ap.add_argument('--lm-epochs', type=int, default=0, help='LM epochs (default 10 from scratch, 3 from --lm-a)')
     args = ap.parse_args()
     global EPOCHS
     EPOCHS = tuple(int(e) for e in args.epochs.split(','))
@@ -123,8 +102,8 @@ def main():
         texts = lm_corpus([ds, raw_corpus(args.raw_docs, args.seed), enron], max_chars=1500, seed=args.seed)
         print(f'LM fine-tuning corpus: {len(texts)} texts', flush=True)
         start = lm_a/'fastai' if (lm_a/'encoder.pth').exists() else None
-        train_lm(texts, out/'lm', size=SIZE, pretrained=str(start) if start else 'none', epochs=args.lm_epochs or (1 if start else 2),
-                 lr=2e-3 if start else 5e-3, max_vocab=12000, seed=args.seed)
+        train_lm(texts, out/'lm', size=SIZE, pretrained=str(start) if start else 'none', epochs=args.lm_epochs or (3 if start else 10),
+                 lr=2e-3 if start else 1e-2, max_vocab=12000, seed=args.seed)
     results = {}
     for name, lm in (('model', out/'lm'), ('nolm', None)):
         if name not in stages: continue

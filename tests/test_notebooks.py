@@ -2,7 +2,9 @@
 
 nbdev-test prints only "Success.", so this wrapper gives CI a pytest summary that counts notebooks passed and
 failed. Cells flagged with a `tst_flags` flag (slow, browser, gpu, notest) are skipped unless named in the
-JOBMAIL_TEST_FLAGS environment variable, e.g. JOBMAIL_TEST_FLAGS="slow browser".
+JOBMAIL_TEST_FLAGS environment variable, e.g. JOBMAIL_TEST_FLAGS="slow browser". Under pytest-xdist each worker's
+notebooks get an equal share of the cores (OMP_NUM_THREADS): torch threads oversubscribing the cores made
+the whole run several times slower.
 """
 import os, subprocess, sys
 from pathlib import Path
@@ -16,5 +18,8 @@ NOTEBOOKS = sorted(p for p in (ROOT/'nbs').rglob('*.ipynb')
 def test_notebook(nb):
     flags = os.environ.get('JOBMAIL_TEST_FLAGS', '')
     cmd = ['nbdev-test', str(nb), '--flags', flags, '--n-workers', '0']
-    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    env = dict(os.environ)
+    workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+    if workers > 1 and 'OMP_NUM_THREADS' not in env: env['OMP_NUM_THREADS'] = str(max(1, len(os.sched_getaffinity(0)) // workers))
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if res.returncode != 0: pytest.fail(f"{nb.name} failed:\n{res.stdout[-6000:]}\n{res.stderr[-6000:]}", pytrace=False)
