@@ -1,7 +1,7 @@
 """ULMFiT on the real data in ../shared/data: LM fine-tuning, both classifiers, evaluation against TF-IDF, the effect
 of LM fine-tuning, and a leave-one-source-out table.
 
-    nice python bench/real_data_eval.py --out runs/real [--lm-a DIR] [--stages data,lm_a,lm,model,nolm,loso]
+    nice python bench/real_data_eval.py --out runs/real [--lm-a DIR] [--lm-epochs 6] [--stages data,lm_a,lm,model,nolm,linear,ensemble,loso]
 
 Stages (each writes into --out and is skipped when its output exists, so a run can be resumed):
   data   the labeled set cleaned like MIME bodies (jobmail.ingest.fields_to_row), split with
@@ -10,9 +10,12 @@ Stages (each writes into --out and is skipped when its output exists, so a run c
   lm     the email LM on the non-test labeled texts, a sample of the raw SpamAssassin + Enron mail
          (jobmail.ingest) and of Enron-Spam; from lm_a/fastai (--pretrained PATH) when lm_a exists, else
          from scratch                                                                   -> lm/
-  model  job_app + status classifiers on lm/, exported and evaluated on the test split   -> model/, eval/
+  model  job_app + status classifiers on lm/, exported and evaluated on the test split   -> model/, eval_model/
   nolm   the same classifiers without LM fine-tuning (random encoder, vocab of the training texts) -> nolm/, eval_nolm/
-  loso   for each source: classifiers on lm/ trained without it, tested on all its rows; TF-IDF + LR alongside -> loso.json
+  linear jobmail.linear on the train split                                              -> linear/, eval_linear/
+  ensemble  model/ + linear/, weight chosen on the valid split (jobmail.ensemble)        -> ensemble/, eval_ensemble/
+  loso   for each source: ULMFiT on lm/, linear and their ensemble trained without it, tested on all its rows;
+         TF-IDF + LR alongside                                                          -> loso.json
 Prints the tables and writes results.md. Size: jobmail.lm.LM_SIZES['small'] (64/256, 2 layers), what a shared
 2-core CPU allows; no Wikitext-103 weights (no internet here).
 """
@@ -26,6 +29,8 @@ from jobmail.dataset import build_dataset
 from jobmail.ingest import fields_to_row, ingest
 from jobmail.lm import lm_corpus, train_lm, load_lm_dir
 from jobmail.classifier import train_heads, export_model
+from jobmail.linear import LinearModel
+from jobmail.ensemble import build_ensemble
 from jobmail.evaluate import evaluate, summary_table, classification_metrics, tfidf_baseline, labels_of, model_predictions
 
 SIZE, EPOCHS, NUM_IT, BS = 'small', (3, 3, 3, 10), 40, 32
@@ -49,34 +54,39 @@ def raw_corpus(n:int, seed:int=42) -> pd.DataFrame:
     return df.sample(min(n, len(df)), random_state=seed)
 
 def loso(ds:pd.DataFrame, lm, out:Path) -> list[dict]:
-    "Per held-out source: ULMFiT (on `lm`) and TF-IDF + LR trained on the other sources' train/valid rows."
-    rows, path = [], out/'loso.json'
-    if path.exists(): rows = json.loads(path.read_text())
-    done = {r['source'] for r in rows}
+    "Per held-out source: ULMFiT (on `lm`), linear and their ensemble trained on the other sources, TF-IDF + LR alongside."
+    path = out/'loso.json'
+    rows = {r['source']: r for r in json.loads(path.read_text())} if path.exists() else {}
     for src in sorted(ds['source'].unique()):
-        if src in done: continue
+        if 'ensemble_job_app_acc' in rows.get(src, {}): continue
         t0 = time.time()
         test = ds[ds['source'] == src].assign(split='test')
         rest = ds[ds['source'] != src].copy()
         rest.loc[rest['split'] == 'test', 'split'] = 'train'
         md = out/f'loso_{re.sub(r"[^a-z0-9]+", "_", src)}'
-        export_model(train_heads(rest, lm, out=md, epochs=EPOCHS, bs=BS, num_it=NUM_IT), md, rest)
+        if not (md/'MANIFEST.json').exists(): export_model(train_heads(rest, lm, out=md, epochs=EPOCHS, bs=BS, num_it=NUM_IT), md, rest)
+        lin, ens = md.with_name(md.name + '_linear'), md.with_name(md.name + '_ensemble')
+        if not (lin/'linear.json').exists(): LinearModel.train(rest[rest['split'] == 'train']).save(lin)
+        if not (ens/'MANIFEST.json').exists(): build_ensemble(md, lin, ens, valid=rest[rest['split'] == 'valid'])
         ja, st = labels_of(test)
-        pred = model_predictions(md, test)
-        m = classification_metrics(ja, st, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy())
+        row = dict(source=src, n=len(test))
+        for name, model_dir in (('ulmfit', md), ('linear', lin), ('ensemble', ens)):
+            pred = model_predictions(model_dir, test)
+            m = classification_metrics(ja, st, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy())
+            row.update({f'{name}_job_app_acc': m['job_app']['accuracy'], f'{name}_status_f1': m['status']['macro_f1_core'], f'{name}_ece': m['job_app']['ece']})
         b = tfidf_baseline(rest[rest['split'] == 'train'], test)
         mb = classification_metrics(ja, st, b['job_app_prob'].to_numpy(), b['status_pred'].to_numpy())
-        rows.append(dict(source=src, n=len(test), ulmfit_job_app_acc=m['job_app']['accuracy'], tfidf_job_app_acc=mb['job_app']['accuracy'],
-                         ulmfit_status_f1=m['status']['macro_f1_core'], tfidf_status_f1=mb['status']['macro_f1_core'],
-                         ulmfit_ece=m['job_app']['ece'], seconds=round(time.time() - t0)))
-        path.write_text(json.dumps(rows, indent=1))
-        print(pd.DataFrame(rows).round(3).to_string(index=False), flush=True)
-    return rows
+        row.update(tfidf_job_app_acc=mb['job_app']['accuracy'], tfidf_status_f1=mb['status']['macro_f1_core'],
+                   ensemble_weight_ulmfit=json.loads((ens/'model.json').read_text())['members'][0]['weight'], seconds=round(time.time() - t0))
+        rows[src] = row
+        path.write_text(json.dumps(list(rows.values()), indent=1))
+        print(pd.DataFrame(list(rows.values())).round(3).to_string(index=False), flush=True)
+    return list(rows.values())
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--out', default='runs/real'); ap.add_argument('--lm-a', default='')
-    ap.add_argument('--stages', default='data,lm,model,nolm,loso'); ap.add_argument('--seed', type=int, default=42)
+    ap.add_argument('--stages', default='data,lm,model,nolm,linear,ensemble,loso'); ap.add_argument('--seed', type=int, default=42)
     ap.add_argument('--lm-a-docs', type=int, default=4000); ap.add_argument('--raw-docs', type=int, default=3000)
     ap.add_argument('--enron-docs', type=int, default=3000)
     ap.add_argument('--epochs', default='3,3,3,10', help='classifier epochs of the four unfreezing stages')
@@ -105,10 +115,12 @@ def main():
         train_lm(texts, out/'lm', size=SIZE, pretrained=str(start) if start else 'none', epochs=args.lm_epochs or (3 if start else 10),
                  lr=2e-3 if start else 1e-2, max_vocab=12000, seed=args.seed)
     results = {}
-    for name, lm in (('model', out/'lm'), ('nolm', None)):
+    for name, lm in (('model', out/'lm'), ('nolm', None), ('linear', None), ('ensemble', None)):
         if name not in stages: continue
         if not (out/f'eval_{name}'/'eval.json').exists():
-            if not (out/name/'MANIFEST.json').exists():
+            if name == 'linear' and not (out/name/'linear.json').exists(): LinearModel.train(ds[ds['split'] == 'train']).save(out/name)
+            elif name == 'ensemble' and not (out/name/'MANIFEST.json').exists(): build_ensemble(out/'model', out/'linear', out/name, valid=ds[ds['split'] == 'valid'])
+            elif name in ('model', 'nolm') and not (out/name/'MANIFEST.json').exists():
                 trained = train_heads(ds, lm, size=SIZE, out=out/name, epochs=EPOCHS, bs=BS, num_it=NUM_IT, seed=args.seed)
                 export_model(trained, out/name, ds)
             evaluate(out/name, ds, out=out/f'eval_{name}')
@@ -120,15 +132,16 @@ def main():
     lines.append("")
     if 'model' in results:
         tab = summary_table(results['model'])
-        if 'nolm' in results: tab.insert(1, 'ULMFiT without LM fine-tuning', summary_table(results['nolm'])['ULMFiT'])
+        for col, name in (('ULMFiT without LM fine-tuning', 'nolm'), ('linear (jobmail.linear)', 'linear'), ('ensemble', 'ensemble')):
+            if name in results: tab.insert(len(tab.columns) - 1, col, summary_table(results[name])['ULMFiT'])
         lines += [f"## Test split (n={results['model']['model']['n']}, balanced, group-aware)", "", tab.to_markdown(), ""]
         lines += ["## Per source (test split, ULMFiT)", "", pd.DataFrame(results['model']['per_source']).round(3).to_markdown(index=False), ""]
     if 'loso' in stages:
-        rows = loso(ds, out/'lm', out)
-        t = pd.DataFrame(rows)
+        t = pd.DataFrame(loso(ds, out/'lm', out))
+        means = ', '.join(f"{m} {t[f'{m}_job_app_acc'].mean():.3f}" for m in ('ulmfit', 'linear', 'ensemble', 'tfidf'))
         lines += ["## Leave one source out (train on the others, test on every row of the held-out source)", "",
                   "The LM saw the non-test texts of every source, unlabeled.", "", t.round(3).to_markdown(index=False), "",
-                  f"mean job_app accuracy: ULMFiT {t['ulmfit_job_app_acc'].mean():.3f}, TF-IDF {t['tfidf_job_app_acc'].mean():.3f}", ""]
+                  f"mean job_app accuracy: {means}", ""]
     lines.append(f"total {time.time() - t0:.0f} s")
     (out/'results.md').write_text('\n'.join(lines))
     print('\n'.join(lines))
