@@ -9,6 +9,7 @@ email (2 * 4h(in+h) per token and layer; the embedding and head are negligible).
 
     nice python -u bench/bench_predict.py                 # defaults: 10 learn.predict, 64 emails elsewhere, 128 on Dask
     nice python -u bench/bench_predict.py --n 256 --dask-n 512
+    python -u bench/bench_predict.py --gpu                  # the same paths on a CUDA GPU: fp32, fp16, bf16 (8,192 emails)
 
 On a shared machine the timings swing with the load: compare ratios from one run, and rerun when it is idle.
 """
@@ -21,7 +22,7 @@ warnings.filterwarnings('ignore')
 from fastai.text.all import *  # noqa: E402  (fastai.text only; never fastai.vision)
 from jobmail.classifier import classifier_learner, classifier_config
 from jobmail.text import model_input
-from jobmail.predict import Predictor, score_records, results_table
+from jobmail.predict import Predictor, score_records, results_table, PREP_CHUNK
 
 WORDS = ("thank you for applying to the position we have received your application and our team will review it "
          "carefully unfortunately after consideration decided not move forward with other candidates whose "
@@ -54,6 +55,11 @@ def full_model(dest:Path, mails):
         'text_builder': 'jobmail.text.model_input', 'tokenizer': 'jobmail.text.tokenize_texts', 'max_tokens': enc.max_len}))
     return learn, texts
 
+def lstm_flops(cfg:dict, n_tok:float) -> float:
+    "FLOPs of the full AWD-LSTM's three layers over `n_tok` tokens (2 * 4h(in+h) per token and layer)."
+    sizes = [(cfg['emb_sz'], cfg['n_hid']), (cfg['n_hid'], cfg['n_hid']), (cfg['n_hid'], cfg['emb_sz'])]
+    return 2 * sum(4 * h * (i + h) for i, h in sizes) * n_tok
+
 def rate(fn, n):
     "emails/s of `fn()` scoring `n` emails (after one warm-up call on a few)."
     t = time.perf_counter(); out = fn(); return n / (time.perf_counter() - t), out
@@ -65,23 +71,56 @@ def peak_gflops(size=4096, reps=5):
     for _ in range(reps): a @ b
     return 2 * size**3 * reps / (time.perf_counter() - t) / 1e9
 
+def gpu_bench(args, model:Path, learn, flops:float):
+    "learn.predict, get_preds and the Predictor's fp32, fp16 and bf16 on the GPU, as emails/s and ratios."
+    mails = emails(args.gpu_n, seed=1)
+    texts = [model_input(m['subject'], m['sender'], m['text']) for m in mails]
+    learn.model.cuda()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        learn.predict(texts[0])
+        r_single, _ = rate(lambda: [learn.predict(t) for t in texts[:args.n_single]], args.n_single)
+        dl = learn.dls.test_dl(pd.DataFrame({'text': texts}), bs=512)  # tokenized here, outside the timing
+        learn.get_preds(dl=learn.dls.test_dl(pd.DataFrame({'text': texts[:512]}), bs=512))
+        r_get, (pg, _) = rate(lambda: learn.get_preds(dl=dl), args.gpu_n)
+    pg = pg[:, 1].float().numpy()
+    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, {len(os.sched_getaffinity(0))} CPU cores; {args.gpu_n} emails")
+    print(f"\n{'path':<58}{'emails/s':>10}{'x learn.predict':>17}{'x get_preds':>13}{'labels = get_preds':>20}{'max |dp|':>10}")
+    print(f"{'learn.predict (one at a time)':<58}{r_single:>10.1f}{1:>17.2f}{r_single/r_get:>13.2f}")
+    print(f"{'get_preds (test DataLoader, bs 512, tokenized beforehand)':<58}{r_get:>10.1f}{r_get/r_single:>17.2f}{1:>13.2f}")
+    for backend, procs in (('fp32', None), ('fp16', None), ('bf16', None), ('fp16', 1)):
+        p = Predictor.from_dir(model, backend=backend, device='cuda', batch_size=512, batch_tokens=512*320, token_cap=10**6, prep_procs=procs)
+        p.predict(mails[:2 * PREP_CHUNK + 1]); torch.cuda.synchronize()  # warm-up: kernels and the preparation pool
+        r, out = rate(lambda: p.predict(mails), args.gpu_n)
+        if backend == 'fp16' and procs is None:  # the GPU's share: the forward pass alone on prepared inputs
+            ids = p._prepare(mails)
+            torch.cuda.synchronize(); t = time.perf_counter(); p._forward(p.models['job_app'], ids); torch.cuda.synchronize()
+            r_fwd = args.gpu_n / (time.perf_counter() - t)
+        p.close()
+        prob = np.array([o['job_app_prob'] for o in out])
+        name = f"Predictor {backend}, " + ('in-process preparation' if p.prep_procs == 1 else f'{p.prep_procs} preparation processes')
+        print(f"{name:<58}{r:>10.1f}{r/r_single:>17.2f}{r/r_get:>13.2f}{np.mean((prob > .5) == (pg > .5)):>20.1%}{np.abs(prob - pg).max():>10.4f}")
+    print(f"\nfp16 forward pass alone (inputs prepared): {r_fwd:.0f} emails/s = {r_fwd*flops/1e12:.1f} TFLOP/s of LSTM work")
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--n', type=int, default=64, help='emails for get_preds and the predictor')
     ap.add_argument('--n-single', type=int, default=10, help='emails for learn.predict (one at a time)')
     ap.add_argument('--dask-n', type=int, default=128, help='emails for the Dask comparison')
-    ap.add_argument('--gpu-n', type=int, default=8192, help='emails for the CUDA run (when a GPU is present)')
+    ap.add_argument('--gpu', action='store_true', help='benchmark on the CUDA GPU instead of the CPU')
+    ap.add_argument('--gpu-n', type=int, default=8192, help='emails for the GPU run')
     args = ap.parse_args()
     cores = len(os.sched_getaffinity(0)); torch.set_num_threads(cores)
     tmp = Path(tempfile.mkdtemp())
     mails = emails(max(args.n, args.dask_n, 64))
     with contextlib.redirect_stdout(io.StringIO()): learn, texts = full_model(tmp/'model', mails[:64])
+    if args.gpu:
+        cfg = json.loads((tmp/'model'/'job_app.json').read_text())['config']
+        n_tok = np.mean([len(x) for x in Predictor.from_dir(tmp/'model', backend='fp32', device='cpu', token_cap=10**6)._encode(texts)])
+        return gpu_bench(args, tmp/'model', learn, lstm_flops(cfg, n_tok))
     nocap = dict(token_cap=10**6)  # the same tokens as fastai reads; the default cap would only make the predictor faster
     fp32, int8 = Predictor.from_dir(tmp/'model', backend='fp32', **nocap), Predictor.from_dir(tmp/'model', backend='int8', **nocap)
     n_tok = np.mean([len(x) for x in fp32._encode([model_input(m['subject'], m['sender'], m['text']) for m in mails[:args.n]])])
-    cfg = json.loads((tmp/'model'/'job_app.json').read_text())['config']
-    sizes = [(cfg['emb_sz'], cfg['n_hid']), (cfg['n_hid'], cfg['n_hid']), (cfg['n_hid'], cfg['emb_sz'])]
-    flops = 2 * sum(4 * h * (i + h) for i, h in sizes) * n_tok
+    flops = lstm_flops(json.loads((tmp/'model'/'job_app.json').read_text())['config'], n_tok)
     peak = peak_gflops()
     print(f"{cores} cores; torch {torch.__version__}; emails of {n_tok:.0f} tokens; {flops/1e9:.2f} GFLOP per email (LSTM); "
           f"measured fp32 matmul peak {peak:.0f} GFLOP/s -> FLOP bound {peak*1e9/flops:.1f} emails/s")
@@ -128,13 +167,5 @@ def main():
     same = inproc.equals(dask_out)
     print(f"\nDask LocalCluster (2 workers x {cores//2} threads): {r_dask:.2f} emails/s; in process ({cores} threads): {r_in:.2f} emails/s;"
           f" ratio {r_dask/r_in:.2f}; output identical: {same}")
-
-    if torch.cuda.is_available():  # the same model on the GPU: fp16 (target >= 2,000 emails/s on one H100)
-        gpu_mails = emails(args.gpu_n, seed=1)
-        for backend in ('fp16', 'bf16', 'fp32'):
-            p = Predictor.from_dir(tmp/'model', backend=backend, device='cuda', batch_size=512, batch_tokens=512*320)
-            p.predict(gpu_mails[:512]); torch.cuda.synchronize()
-            r, _ = rate(lambda: p.predict(gpu_mails), args.gpu_n)
-            print(f"{torch.cuda.get_device_name()} {backend}: {r:.0f} emails/s ({r/r_get:.1f}x CPU get_preds)")
 
 if __name__ == '__main__': main()

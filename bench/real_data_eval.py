@@ -2,22 +2,27 @@
 of LM fine-tuning, and a leave-one-source-out table.
 
     nice python bench/real_data_eval.py --out runs/real [--lm-a DIR] [--lm-epochs 6] [--stages data,lm_a,lm,model,nolm,linear,ensemble,loso]
+    python bench/real_data_eval.py --out runs/full --size full --lm-corpus all --lm-minutes 4 --stages data,lm,model,linear,ensemble,nolm   # a GPU
 
 Stages (each writes into --out and is skipped when its output exists, so a run can be resumed):
   data   the labeled set cleaned like MIME bodies (jobmail.ingest.fields_to_row), split with
          jobmail.dataset.build_dataset (group-aware, 50/50 job_app in every split)          -> dataset.parquet
   lm_a   (optional, slow) a general email LM from scratch on a sample of Enron-Spam            -> lm_a/
   lm     the email LM on the non-test labeled texts, a sample of the raw SpamAssassin + Enron mail
-         (jobmail.ingest) and of Enron-Spam; from lm_a/fastai (--pretrained PATH) when lm_a exists, else
-         from scratch                                                                   -> lm/
+         (jobmail.ingest) and of Enron-Spam (--lm-corpus all: every message of them); from lm_a/fastai
+         (--pretrained PATH) when lm_a exists, else from scratch                       -> lm_corpus.parquet, lm/
   model  job_app + status classifiers on lm/, exported and evaluated on the test split   -> model/, eval_model/
   nolm   the same classifiers without LM fine-tuning (random encoder, vocab of the training texts) -> nolm/, eval_nolm/
   linear jobmail.linear on the train split                                              -> linear/, eval_linear/
   ensemble  model/ + linear/, weight chosen on the valid split (jobmail.ensemble)        -> ensemble/, eval_ensemble/
   loso   for each source: ULMFiT on lm/, linear and their ensemble trained without it, tested on all its rows;
          TF-IDF + LR alongside                                                          -> loso.json
-Prints the tables and writes results.md. Size: jobmail.lm.LM_SIZES['small'] (64/256, 2 layers), what a shared
-2-core CPU allows; no Wikitext-103 weights (no internet here).
+  ablations  the same leave-one-source-out runs for ULMFiT without LM fine-tuning, on a 2-epoch LM (lm_e2/), and
+         ULMFiT and linear without the sender and header signals                        -> loso_*.json
+Prints the tables and rewrites results.md after every stage. Size (--size): jobmail.lm.LM_SIZES['small'] (64/256,
+2 layers) by default, what a shared 2-core CPU allows; 'full' (400/1152, 3 layers) on a GPU. No Wikitext-103
+weights (no internet here). Once dataset.parquet and lm_corpus.parquet are in --out, the shared data folder is not
+needed (how the run travels to a GPU machine).
 """
 import argparse, json, re, sys, time
 from pathlib import Path
@@ -53,53 +58,126 @@ def raw_corpus(n:int, seed:int=42) -> pd.DataFrame:
     df = ingest(paths)
     return df.sample(min(n, len(df)), random_state=seed)
 
-def loso(ds:pd.DataFrame, lm, out:Path) -> list[dict]:
-    "Per held-out source: ULMFiT (on `lm`), linear and their ensemble trained on the other sources, TF-IDF + LR alongside."
-    path = out/'loso.json'
+def lm_texts(ds:pd.DataFrame, corpus:str, args) -> list[str]:
+    "The LM corpus: the non-test labeled texts plus a sample ('sample') or all ('all') of the outside mail, de-duplicated."
+    enron = read_table(shared_data('corpus/enron_spam.jsonl.gz'))
+    raw = raw_corpus(10**9 if corpus == 'all' else args.raw_docs, args.seed)
+    if corpus != 'all': enron = enron.sample(args.enron_docs, random_state=args.seed)
+    return list(dict.fromkeys(lm_corpus([ds, raw, enron], max_chars=1500, seed=args.seed)))
+
+def without_signals(ds:pd.DataFrame) -> pd.DataFrame:
+    "The dataset with no sender and no headers: model inputs without the sender and mailing-list tokens."
+    return ds.assign(sender='', headers=None)
+
+LOSO_MODELS = ('ulmfit', 'linear', 'ensemble', 'tfidf')
+
+def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS) -> list[dict]:
+    "Per held-out source: ULMFiT (on `lm`; None: no LM fine-tuning), linear, their ensemble and TF-IDF + LR, trained on the other sources."
+    tag = f'_{variant}' if variant else ''
+    path = out/f'loso{tag}.json'
     rows = {r['source']: r for r in json.loads(path.read_text())} if path.exists() else {}
     for src in sorted(ds['source'].unique()):
-        if 'ensemble_job_app_acc' in rows.get(src, {}): continue
+        if src in rows: continue
         t0 = time.time()
         test = ds[ds['source'] == src].assign(split='test')
         rest = ds[ds['source'] != src].copy()
         rest.loc[rest['split'] == 'test', 'split'] = 'train'
-        md = out/f'loso_{re.sub(r"[^a-z0-9]+", "_", src)}'
-        if not (md/'MANIFEST.json').exists(): export_model(train_heads(rest, lm, out=md, epochs=EPOCHS, bs=BS, num_it=NUM_IT), md, rest)
+        md = out/f'loso{tag}_{re.sub(r"[^a-z0-9]+", "_", src)}'
         lin, ens = md.with_name(md.name + '_linear'), md.with_name(md.name + '_ensemble')
-        if not (lin/'linear.json').exists(): LinearModel.train(rest[rest['split'] == 'train']).save(lin)
-        if not (ens/'MANIFEST.json').exists(): build_ensemble(md, lin, ens, valid=rest[rest['split'] == 'valid'])
+        if {'ulmfit', 'ensemble'} & set(models) and not (md/'MANIFEST.json').exists():
+            export_model(train_heads(rest, lm, size=SIZE, out=md, epochs=EPOCHS, bs=BS, num_it=NUM_IT), md, rest)
+        if {'linear', 'ensemble'} & set(models) and not (lin/'linear.json').exists(): LinearModel.train(rest[rest['split'] == 'train']).save(lin)
+        if 'ensemble' in models and not (ens/'MANIFEST.json').exists(): build_ensemble(md, lin, ens, valid=rest[rest['split'] == 'valid'])
         ja, st = labels_of(test)
         row = dict(source=src, n=len(test))
         for name, model_dir in (('ulmfit', md), ('linear', lin), ('ensemble', ens)):
+            if name not in models: continue
             pred = model_predictions(model_dir, test)
             m = classification_metrics(ja, st, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy())
             row.update({f'{name}_job_app_acc': m['job_app']['accuracy'], f'{name}_status_f1': m['status']['macro_f1_core'], f'{name}_ece': m['job_app']['ece']})
-        b = tfidf_baseline(rest[rest['split'] == 'train'], test)
-        mb = classification_metrics(ja, st, b['job_app_prob'].to_numpy(), b['status_pred'].to_numpy())
-        row.update(tfidf_job_app_acc=mb['job_app']['accuracy'], tfidf_status_f1=mb['status']['macro_f1_core'],
-                   ensemble_weight_ulmfit=json.loads((ens/'model.json').read_text())['members'][0]['weight'], seconds=round(time.time() - t0))
-        rows[src] = row
+        if 'tfidf' in models:
+            b = tfidf_baseline(rest[rest['split'] == 'train'], test)
+            mb = classification_metrics(ja, st, b['job_app_prob'].to_numpy(), b['status_pred'].to_numpy())
+            row.update(tfidf_job_app_acc=mb['job_app']['accuracy'], tfidf_status_f1=mb['status']['macro_f1_core'])
+        if 'ensemble' in models: row['ensemble_weight_ulmfit'] = json.loads((ens/'model.json').read_text())['members'][0]['weight']
+        rows[src] = dict(row, seconds=round(time.time() - t0))
         path.write_text(json.dumps(list(rows.values()), indent=1))
         print(pd.DataFrame(list(rows.values())).round(3).to_string(index=False), flush=True)
     return list(rows.values())
+
+def ablations(ds:pd.DataFrame, out:Path, args) -> pd.DataFrame:
+    "Leave-one-source-out means and per-source job_app accuracy of the recipe against its ablations."
+    if not (out/'lm_e2'/'encoder.pth').exists():  # the same corpus and schedule as lm/, for 2 epochs
+        meta = load_lm_dir(out/'lm')
+        if not (out/'lm_corpus.parquet').exists(): write_table(pd.DataFrame({'text': lm_texts(ds, args.lm_corpus, args)}), out/'lm_corpus.parquet')
+        train_lm(read_table(out/'lm_corpus.parquet')['text'].tolist(), out/'lm_e2', size=SIZE, pretrained='none', epochs=2,
+                 lr=meta['stages'][-1]['lr'], bs=meta['bs'], max_vocab=12000, seed=args.seed)
+    plain = without_signals(ds)
+    variants = [('recipe (LM fine-tuned, signals)', 'ulmfit', loso(ds, out/'lm', out)),
+                ('no LM fine-tuning', 'ulmfit', loso(ds, None, out, 'nolm', ('ulmfit',))),
+                ('LM 2 epochs', 'ulmfit', loso(ds, out/'lm_e2', out, 'lm2', ('ulmfit',))),
+                ('no sender/header signals', 'ulmfit', loso(plain, out/'lm', out, 'nosignals', ('ulmfit', 'linear'))),
+                ('linear (recipe)', 'linear', loso(ds, out/'lm', out)),
+                ('linear, no sender/header signals', 'linear', loso(plain, out/'lm', out, 'nosignals', ('ulmfit', 'linear')))]
+    table = []
+    for name, model, rows in variants:
+        t = pd.DataFrame(rows).set_index('source')
+        table.append({'variant': name, 'model': model, 'mean job_app acc': t[f'{model}_job_app_acc'].mean(),
+                      'mean status F1 (core)': t[f'{model}_status_f1'].mean(), 'mean ECE': t[f'{model}_ece'].mean(),
+                      **{src: t.loc[src, f'{model}_job_app_acc'] for src in t.index}})
+    return pd.DataFrame(table)
+
+def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|None, seconds:float, ablation=None) -> str:
+    "results.md: the LMs, the test-split table, per source, and the leave-one-source-out table (what has run so far)."
+    lines = [f"# ULMFiT on ../shared/data (size {SIZE}, unfreezing epochs {EPOCHS}, no Wikitext-103)", ""]
+    for d in [d for d in (lm_a, out/'lm') if (d/'lm.json').exists()]:
+        meta = load_lm_dir(d)
+        lines.append(f"- LM {d.name}: {meta['n_texts']} texts, {meta.get('n_train_tokens') or 0:,} training tokens, vocab {meta['vocab_size']}, "
+                     f"perplexity by epoch {[round(p, 1) for p in meta['perplexities']]}, {meta['seconds']} s")
+    lines.append("")
+    if 'model' in results:
+        tab = summary_table(results['model'])
+        for col, name in (('ULMFiT without LM fine-tuning', 'nolm'), ('linear (jobmail.linear)', 'linear'), ('ensemble', 'ensemble')):
+            if name in results: tab.insert(len(tab.columns) - 1, col, summary_table(results[name])['ULMFiT'])
+        lines += [f"## Test split (n={results['model']['model']['n']}, balanced, group-aware)", "", tab.to_markdown(), ""]
+        lines += ["## Per source (test split, ULMFiT)", "", pd.DataFrame(results['model']['per_source']).round(3).to_markdown(index=False), ""]
+    if loso_rows:
+        t = pd.DataFrame(loso_rows)
+        means = ', '.join(f"{m} {t[f'{m}_job_app_acc'].mean():.3f}" for m in ('ulmfit', 'linear', 'ensemble', 'tfidf'))
+        lines += ["## Leave one source out (train on the others, test on every row of the held-out source)", "",
+                  "The LM saw the non-test texts of every source, unlabeled.", "", t.round(3).to_markdown(index=False), "",
+                  f"mean job_app accuracy: {means}", ""]
+    if ablation is not None:
+        lines += ["## Ablations (leave one source out: mean over the five held-out mailboxes, and job_app accuracy per mailbox)", "",
+                  "LM epochs: `lm/` against `lm_e2/`, the same corpus and rate for 2 epochs. Without signals: no sender and no",
+                  "headers in training and test (no xxfrom / xxdomain / xxats / xxbulk tokens).", "",
+                  ablation.round(3).to_markdown(index=False), ""]
+    lines.append(f"total {seconds:.0f} s")
+    (out/'results.md').write_text('\n'.join(lines))
+    return '\n'.join(lines)
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--out', default='runs/real'); ap.add_argument('--lm-a', default='')
     ap.add_argument('--stages', default='data,lm,model,nolm,linear,ensemble,loso'); ap.add_argument('--seed', type=int, default=42)
+    ap.add_argument('--size', default='small', help="jobmail.lm.LM_SIZES name of the LM and classifiers ('full' wants a GPU)")
     ap.add_argument('--lm-a-docs', type=int, default=4000); ap.add_argument('--raw-docs', type=int, default=3000)
     ap.add_argument('--enron-docs', type=int, default=3000)
+    ap.add_argument('--lm-corpus', default='sample', choices=['sample', 'all'], help='outside mail in the LM corpus: a sample or all of it')
     ap.add_argument('--epochs', default='3,3,3,10', help='classifier epochs of the four unfreezing stages')
     ap.add_argument('--lm-epochs', type=int, default=0, help='LM epochs (default 10 from scratch, 3 from --lm-a)')
+    ap.add_argument('--lm-minutes', type=float, default=None, help='LM time budget: as many of --lm-epochs as fit')
+    ap.add_argument('--lm-bs', type=int, default=64); ap.add_argument('--bs', type=int, default=32, help='classifier batch size')
     args = ap.parse_args()
-    global EPOCHS
-    EPOCHS = tuple(int(e) for e in args.epochs.split(','))
-    labeled = shared_data('labeled/job_emails.jsonl')
-    if labeled is None: return 0
+    global EPOCHS, SIZE, BS
+    EPOCHS, SIZE, BS = tuple(int(e) for e in args.epochs.split(',')), args.size, args.bs
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
     stages = args.stages.split(',')
     t0 = time.time()
-    if not (out/'dataset.parquet').exists(): write_table(split_dataset(labeled_emails(labeled), args.seed), out/'dataset.parquet')
+    if not (out/'dataset.parquet').exists():
+        labeled = shared_data('labeled/job_emails.jsonl')
+        if labeled is None: return 0
+        write_table(split_dataset(labeled_emails(labeled), args.seed), out/'dataset.parquet')
     ds = read_table(out/'dataset.parquet')
     print(pd.crosstab(ds['split'], ds['job_app']).to_string(), flush=True)
     lm_a = Path(args.lm_a) if args.lm_a else out/'lm_a'
@@ -108,42 +186,25 @@ def main():
         train_lm(lm_corpus([read_table(enron)], max_chars=1500, max_docs=args.lm_a_docs, seed=args.seed), lm_a, size=SIZE,
                  pretrained='none', epochs=2, lr=5e-3, max_vocab=8000, seed=args.seed)
     if 'lm' in stages and not (out/'lm'/'encoder.pth').exists():
-        enron = read_table(shared_data('corpus/enron_spam.jsonl.gz')).sample(args.enron_docs, random_state=args.seed)
-        texts = lm_corpus([ds, raw_corpus(args.raw_docs, args.seed), enron], max_chars=1500, seed=args.seed)
+        if not (out/'lm_corpus.parquet').exists(): write_table(pd.DataFrame({'text': lm_texts(ds, args.lm_corpus, args)}), out/'lm_corpus.parquet')
+        texts = read_table(out/'lm_corpus.parquet')['text'].tolist()
         print(f'LM fine-tuning corpus: {len(texts)} texts', flush=True)
         start = lm_a/'fastai' if (lm_a/'encoder.pth').exists() else None
         train_lm(texts, out/'lm', size=SIZE, pretrained=str(start) if start else 'none', epochs=args.lm_epochs or (3 if start else 10),
-                 lr=2e-3 if start else 1e-2, max_vocab=12000, seed=args.seed)
+                 lr=2e-3 if start else 1e-2, bs=args.lm_bs, max_vocab=12000, seed=args.seed, minutes=args.lm_minutes)
+        print(report(out, ds, lm_a, {}, None, time.time() - t0), flush=True)
     results = {}
-    for name, lm in (('model', out/'lm'), ('nolm', None), ('linear', None), ('ensemble', None)):
-        if name not in stages: continue
+    for name in [s for s in stages if s in ('model', 'linear', 'ensemble', 'nolm')]:
         if not (out/f'eval_{name}'/'eval.json').exists():
             if name == 'linear' and not (out/name/'linear.json').exists(): LinearModel.train(ds[ds['split'] == 'train']).save(out/name)
             elif name == 'ensemble' and not (out/name/'MANIFEST.json').exists(): build_ensemble(out/'model', out/'linear', out/name, valid=ds[ds['split'] == 'valid'])
             elif name in ('model', 'nolm') and not (out/name/'MANIFEST.json').exists():
-                trained = train_heads(ds, lm, size=SIZE, out=out/name, epochs=EPOCHS, bs=BS, num_it=NUM_IT, seed=args.seed)
+                trained = train_heads(ds, out/'lm' if name == 'model' else None, size=SIZE, out=out/name, epochs=EPOCHS, bs=BS, num_it=NUM_IT, seed=args.seed)
                 export_model(trained, out/name, ds)
             evaluate(out/name, ds, out=out/f'eval_{name}')
         results[name] = json.loads((out/f'eval_{name}'/'eval.json').read_text())
-    lines = [f"# ULMFiT on ../shared/data (size {SIZE}, unfreezing epochs {EPOCHS}, no Wikitext-103)", ""]
-    for d in [d for d in (lm_a, out/'lm') if (d/'lm.json').exists()]:
-        meta = load_lm_dir(d)
-        lines.append(f"- LM {d.name}: {meta['n_texts']} texts, vocab {meta['vocab_size']}, perplexity by epoch {[round(p, 1) for p in meta['perplexities']]}, {meta['seconds']} s")
-    lines.append("")
-    if 'model' in results:
-        tab = summary_table(results['model'])
-        for col, name in (('ULMFiT without LM fine-tuning', 'nolm'), ('linear (jobmail.linear)', 'linear'), ('ensemble', 'ensemble')):
-            if name in results: tab.insert(len(tab.columns) - 1, col, summary_table(results[name])['ULMFiT'])
-        lines += [f"## Test split (n={results['model']['model']['n']}, balanced, group-aware)", "", tab.to_markdown(), ""]
-        lines += ["## Per source (test split, ULMFiT)", "", pd.DataFrame(results['model']['per_source']).round(3).to_markdown(index=False), ""]
-    if 'loso' in stages:
-        t = pd.DataFrame(loso(ds, out/'lm', out))
-        means = ', '.join(f"{m} {t[f'{m}_job_app_acc'].mean():.3f}" for m in ('ulmfit', 'linear', 'ensemble', 'tfidf'))
-        lines += ["## Leave one source out (train on the others, test on every row of the held-out source)", "",
-                  "The LM saw the non-test texts of every source, unlabeled.", "", t.round(3).to_markdown(index=False), "",
-                  f"mean job_app accuracy: {means}", ""]
-    lines.append(f"total {time.time() - t0:.0f} s")
-    (out/'results.md').write_text('\n'.join(lines))
-    print('\n'.join(lines))
+        print(report(out, ds, lm_a, results, None, time.time() - t0), flush=True)
+    rows = loso(ds, out/'lm', out) if 'loso' in stages or 'ablations' in stages else None
+    print(report(out, ds, lm_a, results, rows, time.time() - t0, ablations(ds, out, args) if 'ablations' in stages else None))
 
 if __name__ == '__main__': sys.exit(main())
