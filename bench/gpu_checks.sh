@@ -6,7 +6,7 @@
 # Inputs beside the repository: .gpu/real/{dataset,lm_corpus}.parquet, written here by real_data_eval.py's data and
 # lm stages (so the shared data folder need not travel), and optionally .whl/devsite.tgz, the packages the
 # machine's image lacks (fastai, spaCy, ... for its Python), unpacked onto PYTHONPATH.
-#     bash bench/gpu_checks.sh            # PREDICT_S, REAL_S: time limits in seconds; LM_MIN: LM budget in minutes
+#     bash bench/gpu_checks.sh    # PREDICT_S, REAL_S: time limits in seconds; LM_MIN: LM budget in minutes; EPOCHS, STAGES
 set -u
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
 if [ -f .whl/devsite.tgz ]; then mkdir -p /tmp/site && tar xzf .whl/devsite.tgz -C /tmp/site && export PYTHONPATH=/tmp/site:$PWD; fi
@@ -16,7 +16,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 timeout "${PREDICT_S:-150}" python3 bench/bench_predict.py --gpu 2>&1 | unbar | tee "$OUT/predict.txt"
 mkdir -p /tmp/real && cp .gpu/real/dataset.parquet .gpu/real/lm_corpus.parquet /tmp/real/
 timeout "${REAL_S:-330}" python3 bench/real_data_eval.py --out /tmp/real --size full --lm-corpus all --lm-bs 128 --lm-epochs 12 \
-    --lm-minutes "${LM_MIN:-3}" --epochs 2,2,2,6 --stages lm,model,linear,ensemble,nolm 2>&1 | unbar > "$OUT/real.log"
+    --lm-minutes "${LM_MIN:-3}" --epochs "${EPOCHS:-3,3,3,10}" --stages "${STAGES:-lm,model,linear,ensemble,nolm}" 2>&1 | unbar > "$OUT/real.log"
 cp /tmp/real/results.md /tmp/real/lm/lm.json /tmp/real/lm/perplexity.png "$OUT/" 2>/dev/null
 cp /tmp/real/eval_model/eval.json "$OUT/eval_model.json" 2>/dev/null
 tail -n 40 "$OUT/real.log"
