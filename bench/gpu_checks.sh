@@ -3,9 +3,10 @@
 #   1. bench/bench_predict.py --gpu: learn.predict, get_preds and the Predictor's fp32 / fp16 / bf16 on the GPU
 #   2. bench/real_data_eval.py --size full: the full-size AWD-LSTM LM on all the unlabeled mail (time budget
 #      LM_MIN minutes), then the job_app and status classifiers, linear, ensemble and no-LM, on the real data
-# Inputs beside the repository: .gpu/real/{dataset,lm_corpus}.parquet, written here by real_data_eval.py's data and
-# lm stages (so the shared data folder need not travel), and optionally .whl/devsite.tgz, the packages the
-# machine's image lacks (fastai, spaCy, ... for its Python), unpacked onto PYTHONPATH.
+# Inputs beside the repository: .gpu/real/{dataset,lm_corpus}.parquet, written where the shared data folder is by
+#     python bench/real_data_eval.py --out .gpu/real --lm-corpus all --stages data,corpus
+# and optionally .whl/devsite.tgz, the packages the machine's image lacks (fastai, spaCy, ... built for its Python),
+# unpacked onto PYTHONPATH.
 #     bash bench/gpu_checks.sh    # PREDICT_S, REAL_S: time limits in seconds; LM_MIN: LM budget in minutes; EPOCHS, STAGES
 set -u
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"

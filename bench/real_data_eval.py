@@ -8,6 +8,7 @@ Stages (each writes into --out and is skipped when its output exists, so a run c
   data   the labeled set cleaned like MIME bodies (jobmail.ingest.fields_to_row), split with
          jobmail.dataset.build_dataset (group-aware, 50/50 job_app in every split)          -> dataset.parquet
   lm_a   (optional, slow) a general email LM from scratch on a sample of Enron-Spam            -> lm_a/
+  corpus only the LM corpus below                                                       -> lm_corpus.parquet
   lm     the email LM on the non-test labeled texts, a sample of the raw SpamAssassin + Enron mail
          (jobmail.ingest) and of Enron-Spam (--lm-corpus all: every message of them); from lm_a/fastai
          (--pretrained PATH) when lm_a exists, else from scratch                       -> lm_corpus.parquet, lm/
@@ -185,8 +186,9 @@ def main():
         enron = shared_data('corpus/enron_spam.jsonl.gz')
         train_lm(lm_corpus([read_table(enron)], max_chars=1500, max_docs=args.lm_a_docs, seed=args.seed), lm_a, size=SIZE,
                  pretrained='none', epochs=2, lr=5e-3, max_vocab=8000, seed=args.seed)
+    if ('corpus' in stages or 'lm' in stages and not (out/'lm'/'encoder.pth').exists()) and not (out/'lm_corpus.parquet').exists():
+        write_table(pd.DataFrame({'text': lm_texts(ds, args.lm_corpus, args)}), out/'lm_corpus.parquet')
     if 'lm' in stages and not (out/'lm'/'encoder.pth').exists():
-        if not (out/'lm_corpus.parquet').exists(): write_table(pd.DataFrame({'text': lm_texts(ds, args.lm_corpus, args)}), out/'lm_corpus.parquet')
         texts = read_table(out/'lm_corpus.parquet')['text'].tolist()
         print(f'LM fine-tuning corpus: {len(texts)} texts', flush=True)
         start = lm_a/'fastai' if (lm_a/'encoder.pth').exists() else None
