@@ -20,7 +20,9 @@ Stages (each writes into --out and is skipped when its output exists, so a run c
          TF-IDF + LR alongside                                                          -> loso.json
   ablations  the same leave-one-source-out runs for ULMFiT without LM fine-tuning, on a 2-epoch LM (lm_e2/), and
          ULMFiT and linear without the sender and header signals                        -> loso_*.json
-Prints the tables and rewrites results.md after every stage. Size (--size): jobmail.lm.LM_SIZES['small'] (64/256,
+Prints the tables and rewrites results.md after every stage. A --out whose dataset.parquet was built from other
+labeled data or another version of the ingest or dataset code is refused (dataset.fingerprint), since every stage
+is cached on it. Size (--size): jobmail.lm.LM_SIZES['small'] (64/256,
 2 layers) by default, what a shared 2-core CPU allows; 'full' (400/1152, 3 layers) on a GPU. No Wikitext-103
 weights (no internet here). Once dataset.parquet and lm_corpus.parquet are in --out, the shared data folder is not
 needed (how the run travels to a GPU machine).
@@ -58,6 +60,14 @@ def raw_corpus(n:int, seed:int=42) -> pd.DataFrame:
     paths = [p for p in (shared_data('raw/spamassassin'), shared_data('raw/enron-berkeley')) if p]
     df = ingest(paths)
     return df.sample(min(n, len(df)), random_state=seed)
+
+def data_fingerprint(labeled:Path) -> str:
+    "What dataset.parquet depends on: the labeled file and the code (comments aside) of jobmail.ingest and jobmail.dataset."
+    import hashlib, jobmail.ingest, jobmail.dataset
+    h = hashlib.sha256(Path(labeled).read_bytes())
+    for mod in (jobmail.ingest, jobmail.dataset):
+        h.update('\n'.join(l for l in Path(mod.__file__).read_text().splitlines() if not l.lstrip().startswith('#')).encode())
+    return h.hexdigest()[:16]
 
 def lm_texts(ds:pd.DataFrame, corpus:str, args) -> list[str]:
     "The LM corpus: the non-test labeled texts plus a sample ('sample') or all ('all') of the outside mail, de-duplicated."
@@ -175,10 +185,14 @@ def main():
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
     stages = args.stages.split(',')
     t0 = time.time()
+    labeled, stamp = shared_data('labeled/job_emails.jsonl'), out/'dataset.fingerprint'
     if not (out/'dataset.parquet').exists():
-        labeled = shared_data('labeled/job_emails.jsonl')
         if labeled is None: return 0
         write_table(split_dataset(labeled_emails(labeled), args.seed), out/'dataset.parquet')
+        stamp.write_text(data_fingerprint(labeled))
+    elif labeled is not None and stamp.exists() and stamp.read_text() != data_fingerprint(labeled):
+        sys.exit(f"{out}/dataset.parquet was built from other labeled data or another jobmail.ingest / jobmail.dataset, "
+                 "and every later stage is cached on it: use a new --out")
     ds = read_table(out/'dataset.parquet')
     print(pd.crosstab(ds['split'], ds['job_app']).to_string(), flush=True)
     lm_a = Path(args.lm_a) if args.lm_a else out/'lm_a'
