@@ -116,20 +116,19 @@ def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS) -> l
         print(pd.DataFrame(list(rows.values())).round(3).to_string(index=False), flush=True)
     return list(rows.values())
 
-def ablations(ds:pd.DataFrame, out:Path, args) -> pd.DataFrame:
-    "Leave-one-source-out means and per-source job_app accuracy of the recipe against its ablations."
+def ablations(ds:pd.DataFrame, out:Path, args, recipe:list[dict]) -> pd.DataFrame:
+    "Leave-one-source-out means and per-source job_app accuracy of the recipe (`loso`'s rows) against its ablations."
     if not (out/'lm_e2'/'encoder.pth').exists():  # the same corpus and schedule as lm/, for 2 epochs
         meta = load_lm_dir(out/'lm')
-        if not (out/'lm_corpus.parquet').exists(): write_table(pd.DataFrame({'text': lm_texts(ds, args.lm_corpus, args)}), out/'lm_corpus.parquet')
         train_lm(read_table(out/'lm_corpus.parquet')['text'].tolist(), out/'lm_e2', size=SIZE, pretrained='none', epochs=2,
                  lr=meta['stages'][-1]['lr'], bs=meta['bs'], max_vocab=12000, seed=args.seed)
-    plain = without_signals(ds)
-    variants = [('recipe (LM fine-tuned, signals)', 'ulmfit', loso(ds, out/'lm', out)),
+    plain = loso(without_signals(ds), out/'lm', out, 'nosignals', ('ulmfit', 'linear'))
+    variants = [('recipe (LM fine-tuned, signals)', 'ulmfit', recipe),
                 ('no LM fine-tuning', 'ulmfit', loso(ds, None, out, 'nolm', ('ulmfit',))),
                 ('LM 2 epochs', 'ulmfit', loso(ds, out/'lm_e2', out, 'lm2', ('ulmfit',))),
-                ('no sender/header signals', 'ulmfit', loso(plain, out/'lm', out, 'nosignals', ('ulmfit', 'linear'))),
-                ('linear (recipe)', 'linear', loso(ds, out/'lm', out)),
-                ('linear, no sender/header signals', 'linear', loso(plain, out/'lm', out, 'nosignals', ('ulmfit', 'linear')))]
+                ('no sender/header signals', 'ulmfit', plain),
+                ('linear (recipe)', 'linear', recipe),
+                ('linear, no sender/header signals', 'linear', plain)]
     table = []
     for name, model, rows in variants:
         t = pd.DataFrame(rows).set_index('source')
@@ -200,7 +199,9 @@ def main():
         enron = shared_data('corpus/enron_spam.jsonl.gz')
         train_lm(lm_corpus([read_table(enron)], max_chars=1500, max_docs=args.lm_a_docs, seed=args.seed), lm_a, size=SIZE,
                  pretrained='none', epochs=2, lr=5e-3, max_vocab=8000, seed=args.seed)
-    if ('corpus' in stages or 'lm' in stages and not (out/'lm'/'encoder.pth').exists()) and not (out/'lm_corpus.parquet').exists():
+    needs_corpus = ('corpus' in stages or 'lm' in stages and not (out/'lm'/'encoder.pth').exists()
+                    or 'ablations' in stages and not (out/'lm_e2'/'encoder.pth').exists())
+    if needs_corpus and not (out/'lm_corpus.parquet').exists():
         write_table(pd.DataFrame({'text': lm_texts(ds, args.lm_corpus, args)}), out/'lm_corpus.parquet')
     if 'lm' in stages and not (out/'lm'/'encoder.pth').exists():
         texts = read_table(out/'lm_corpus.parquet')['text'].tolist()
@@ -221,6 +222,6 @@ def main():
         results[name] = json.loads((out/f'eval_{name}'/'eval.json').read_text())
         print(report(out, ds, lm_a, results, None, time.time() - t0), flush=True)
     rows = loso(ds, out/'lm', out) if 'loso' in stages or 'ablations' in stages else None
-    print(report(out, ds, lm_a, results, rows, time.time() - t0, ablations(ds, out, args) if 'ablations' in stages else None))
+    print(report(out, ds, lm_a, results, rows, time.time() - t0, ablations(ds, out, args, rows) if 'ablations' in stages else None))
 
 if __name__ == '__main__': sys.exit(main())
