@@ -20,6 +20,8 @@ Stages (each writes into --out and is skipped when its output exists, so a run c
          TF-IDF + LR alongside                                                          -> loso.json
   ablations  the same leave-one-source-out runs for ULMFiT without LM fine-tuning, on a 2-epoch LM (lm_e2/), and
          ULMFiT and linear without the sender and header signals                        -> loso_*.json
+  calibration  for each leave-one-source-out ULMFiT model: a temperature (and an isotonic map) fitted on its valid
+         split, and the held-out mailbox's job_app ECE without and with it                -> calibration.json
 Prints the tables and rewrites results.md after every stage. A --out whose dataset.parquet was built from other
 labeled data or another version of the ingest or dataset code is refused (dataset.fingerprint), since every stage
 is cached on it. Size (--size): jobmail.lm.LM_SIZES['small'] (64/256,
@@ -30,16 +32,22 @@ needed (how the run travels to a GPU machine).
 import argparse, json, re, sys, time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from fastcore.basics import noop
+from sklearn.isotonic import IsotonicRegression
 
 from jobmail.core import shared_data, read_table, write_table
 from jobmail.dataset import build_dataset
 from jobmail.ingest import fields_to_row, ingest
 from jobmail.lm import lm_corpus, train_lm, load_lm_dir
 from jobmail.classifier import train_heads, export_model
-from jobmail.linear import LinearModel
+from jobmail.linear import LinearModel, fit_temperature
+from jobmail.registry import load_pickle_learner
+from jobmail.text import model_inputs
 from jobmail.ensemble import build_ensemble
-from jobmail.evaluate import evaluate, summary_table, classification_metrics, tfidf_baseline, labels_of, model_predictions
+from jobmail.evaluate import (evaluate, summary_table, classification_metrics, tfidf_baseline, labels_of, model_predictions,
+                              expected_calibration_error)
 
 SIZE, EPOCHS, NUM_IT, BS = 'small', (3, 3, 3, 10), 40, 32
 
@@ -137,7 +145,35 @@ def ablations(ds:pd.DataFrame, out:Path, args, recipe:list[dict]) -> pd.DataFram
                       **{src: t.loc[src, f'{model}_job_app_acc'] for src in t.index}})
     return pd.DataFrame(table)
 
-def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|None, seconds:float, ablation=None) -> str:
+def job_app_logits(model_dir:Path, df:pd.DataFrame) -> np.ndarray:
+    "The ULMFiT job_app learner's logits (False, True) for the rows of `df`, from its sealed pickle."
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # our own freshly sealed pickle
+        learn = load_pickle_learner(model_dir, head='job_app')
+    classes = [str(c) for c in learn.dls.vocab[1]]
+    z = learn.get_preds(dl=learn.dls.test_dl(pd.DataFrame({'text': model_inputs(df)}), bs=64), act=noop)[0].float().numpy()
+    return z[:, [classes.index('False'), classes.index('True')]]
+
+def calibration(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
+    "Per held-out source: ECE of the leave-one-source-out ULMFiT model as trained, after temperature scaling and after isotonic regression fitted on its valid split."
+    path, rows = out/'calibration.json', []
+    if path.exists(): return pd.DataFrame(json.loads(path.read_text()))
+    soft = lambda z: np.exp(z[:, 1] - np.logaddexp(z[:, 0], z[:, 1]))
+    for src in sorted(ds['source'].unique()):
+        md = out/f'loso_{re.sub(r"[^a-z0-9]+", "_", src)}'
+        valid, test = ds[(ds['source'] != src) & (ds['split'] == 'valid')], ds[ds['source'] == src]
+        zv, zt = job_app_logits(md, valid), job_app_logits(md, test)
+        yv, yt = valid['job_app'].to_numpy(bool), test['job_app'].to_numpy(bool)
+        t = fit_temperature(zv, yv.astype(int))
+        iso = IsotonicRegression(out_of_bounds='clip', y_min=1e-3, y_max=1 - 1e-3).fit(soft(zv), yv)
+        rows.append(dict(source=src, n_valid=len(valid), temperature=t, ece=expected_calibration_error(yt, soft(zt)),
+                         ece_temperature=expected_calibration_error(yt, soft(zt / t)), ece_isotonic=expected_calibration_error(yt, iso.predict(soft(zt))),
+                         accuracy=float(((soft(zt) >= 0.5) == yt).mean()), accuracy_isotonic=float(((iso.predict(soft(zt)) >= 0.5) == yt).mean())))
+    path.write_text(json.dumps(rows, indent=1))
+    return pd.DataFrame(rows)
+
+def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|None, seconds:float, ablation=None, calib=None) -> str:
     "results.md: the LMs, the test-split table, per source, and the leave-one-source-out table (what has run so far)."
     lines = [f"# ULMFiT on ../shared/data (size {SIZE}, unfreezing epochs {EPOCHS}, no Wikitext-103)", ""]
     for d in [d for d in (lm_a, out/'lm') if (d/'lm.json').exists()]:
@@ -162,6 +198,10 @@ def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|No
                   "LM epochs: `lm/` against `lm_e2/`, the same corpus and rate for 2 epochs. Without signals: no sender and no",
                   "headers in training and test (no xxfrom / xxdomain / xxats / xxbulk tokens).", "",
                   ablation.round(3).to_markdown(index=False), ""]
+    if calib is not None:
+        lines += ["## Calibration of ULMFiT (leave one source out; temperature / isotonic fitted on each model's valid split)", "",
+                  calib.round(3).to_markdown(index=False), "", f"mean ECE: as trained {calib['ece'].mean():.3f}, temperature "
+                  f"{calib['ece_temperature'].mean():.3f}, isotonic {calib['ece_isotonic'].mean():.3f}; mean temperature {calib['temperature'].mean():.2f}", ""]
     lines.append(f"total {seconds:.0f} s")
     (out/'results.md').write_text('\n'.join(lines))
     return '\n'.join(lines)
@@ -221,7 +261,8 @@ def main():
             evaluate(out/name, ds, out=out/f'eval_{name}')
         results[name] = json.loads((out/f'eval_{name}'/'eval.json').read_text())
         print(report(out, ds, lm_a, results, None, time.time() - t0), flush=True)
-    rows = loso(ds, out/'lm', out) if 'loso' in stages or 'ablations' in stages else None
-    print(report(out, ds, lm_a, results, rows, time.time() - t0, ablations(ds, out, args, rows) if 'ablations' in stages else None))
+    rows = loso(ds, out/'lm', out) if {'loso', 'ablations', 'calibration'} & set(stages) else None
+    print(report(out, ds, lm_a, results, rows, time.time() - t0, ablations(ds, out, args, rows) if 'ablations' in stages else None,
+                 calibration(ds, out) if 'calibration' in stages else None))
 
 if __name__ == '__main__': sys.exit(main())
