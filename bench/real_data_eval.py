@@ -129,7 +129,7 @@ def ablations(ds:pd.DataFrame, out:Path, args, recipe:list[dict]) -> pd.DataFram
     if not (out/'lm_e2'/'encoder.pth').exists():  # the same corpus and schedule as lm/, for 2 epochs
         meta = load_lm_dir(out/'lm')
         train_lm(read_table(out/'lm_corpus.parquet')['text'].tolist(), out/'lm_e2', size=SIZE, pretrained='none', epochs=2,
-                 lr=meta['stages'][-1]['lr'], bs=meta['bs'], max_vocab=12000, seed=args.seed)
+                 lr=meta['stages'][-1]['lr'], bs=meta['bs'], max_vocab=12000, seed=args.seed, clip=meta.get('clip'))
     plain = loso(without_signals(ds), out/'lm', out, 'nosignals', ('ulmfit', 'linear'))
     variants = [('recipe (LM fine-tuned, signals)', 'ulmfit', recipe),
                 ('no LM fine-tuning', 'ulmfit', loso(ds, None, out, 'nolm', ('ulmfit',))),
@@ -217,6 +217,7 @@ def main():
     ap.add_argument('--epochs', default='3,3,3,10', help='classifier epochs of the four unfreezing stages')
     ap.add_argument('--lm-epochs', type=int, default=0, help='LM epochs (default 10 from scratch, 3 from --lm-a)')
     ap.add_argument('--lm-minutes', type=float, default=None, help='LM time budget: as many of --lm-epochs as fit')
+    ap.add_argument('--lm-clip', type=float, default=None, help='clip the LM gradient norm (0.25 keeps a short full-size run from diverging)')
     ap.add_argument('--lm-bs', type=int, default=64); ap.add_argument('--bs', type=int, default=32, help='classifier batch size')
     args = ap.parse_args()
     global EPOCHS, SIZE, BS
@@ -248,7 +249,7 @@ def main():
         print(f'LM fine-tuning corpus: {len(texts)} texts', flush=True)
         start = lm_a/'fastai' if (lm_a/'encoder.pth').exists() else None
         train_lm(texts, out/'lm', size=SIZE, pretrained=str(start) if start else 'none', epochs=args.lm_epochs or (3 if start else 10),
-                 lr=2e-3 if start else 1e-2, bs=args.lm_bs, max_vocab=12000, seed=args.seed, minutes=args.lm_minutes)
+                 lr=2e-3 if start else 1e-2, bs=args.lm_bs, max_vocab=12000, seed=args.seed, minutes=args.lm_minutes, clip=args.lm_clip)
         print(report(out, ds, lm_a, {}, None, time.time() - t0), flush=True)
     results = {}
     for name in [s for s in stages if s in ('model', 'linear', 'ensemble', 'nolm')]:
