@@ -29,7 +29,7 @@ is cached on it. Size (--size): jobmail.lm.LM_SIZES['small'] (64/256,
 weights (no internet here). Once dataset.parquet and lm_corpus.parquet are in --out, the shared data folder is not
 needed (how the run travels to a GPU machine).
 """
-import argparse, json, re, sys, time
+import argparse, json, re, sys, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +147,6 @@ def ablations(ds:pd.DataFrame, out:Path, args, recipe:list[dict]) -> pd.DataFram
 
 def job_app_logits(model_dir:Path, df:pd.DataFrame) -> np.ndarray:
     "The ULMFiT job_app learner's logits (False, True) for the rows of `df`, from its sealed pickle."
-    import warnings
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # our own freshly sealed pickle
         learn = load_pickle_learner(model_dir, head='job_app')
