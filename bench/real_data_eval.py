@@ -42,7 +42,7 @@ from jobmail.dataset import build_dataset
 from jobmail.ingest import fields_to_row, ingest
 from jobmail.lm import lm_corpus, train_lm, load_lm_dir
 from jobmail.classifier import train_heads, export_model
-from jobmail.linear import LinearModel, fit_temperature
+from jobmail.linear import LinearModel, TFIDF_PARTS, fit_temperature
 from jobmail.registry import load_pickle_learner
 from jobmail.text import model_inputs
 from jobmail.ensemble import build_ensemble
@@ -90,8 +90,8 @@ def without_signals(ds:pd.DataFrame) -> pd.DataFrame:
 
 LOSO_MODELS = ('ulmfit', 'linear', 'ensemble', 'tfidf')
 
-def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS) -> list[dict]:
-    "Per held-out source: ULMFiT (on `lm`; None: no LM fine-tuning), linear, their ensemble and TF-IDF + LR, trained on the other sources."
+def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS, linear_parts:dict|None=None) -> list[dict]:
+    "Per held-out source: ULMFiT (on `lm`; None: no LM fine-tuning), linear (`linear_parts`: its TF-IDF parts), their ensemble and TF-IDF + LR, trained on the other sources."
     tag = f'_{variant}' if variant else ''
     path = out/f'loso{tag}.json'
     rows = {r['source']: r for r in json.loads(path.read_text())} if path.exists() else {}
@@ -105,7 +105,7 @@ def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS) -> l
         lin, ens = md.with_name(md.name + '_linear'), md.with_name(md.name + '_ensemble')
         if {'ulmfit', 'ensemble'} & set(models) and not (md/'MANIFEST.json').exists():
             export_model(train_heads(rest, lm, size=SIZE, out=md, epochs=EPOCHS, bs=BS, num_it=NUM_IT), md, rest)
-        if {'linear', 'ensemble'} & set(models) and not (lin/'linear.json').exists(): LinearModel.train(rest[rest['split'] == 'train']).save(lin)
+        if {'linear', 'ensemble'} & set(models) and not (lin/'linear.json').exists(): LinearModel.train(rest[rest['split'] == 'train'], features=linear_parts).save(lin)
         if 'ensemble' in models and not (ens/'MANIFEST.json').exists(): build_ensemble(md, lin, ens, valid=rest[rest['split'] == 'valid'])
         ja, st = labels_of(test)
         row = dict(source=src, n=len(test))
@@ -136,7 +136,11 @@ def ablations(ds:pd.DataFrame, out:Path, args, recipe:list[dict]) -> pd.DataFram
                 ('LM 2 epochs', 'ulmfit', loso(ds, out/'lm_e2', out, 'lm2', ('ulmfit',))),
                 ('no sender/header signals', 'ulmfit', plain),
                 ('linear (recipe)', 'linear', recipe),
-                ('linear, no sender/header signals', 'linear', plain)]
+                ('linear, no sender/header signals', 'linear', plain),
+                ("linear with the sender's name and address", 'linear', loso(ds, None, out, 'linsender', ('linear',), {k: {**v, 'sender': 'full'} for k, v in TFIDF_PARTS.items()})),
+                ('linear without the opening view', 'linear', loso(ds, None, out, 'linwhole', ('linear',), {k: v for k, v in TFIDF_PARTS.items() if v.get('view') != 'opening'})),
+                ('linear, both (the model before)', 'linear', loso(ds, None, out, 'linbefore', ('linear',),
+                                                                   {k: {**v, 'sender': 'full'} for k, v in TFIDF_PARTS.items() if v.get('view') != 'opening'}))]
     table = []
     for name, model, rows in variants:
         t = pd.DataFrame(rows).set_index('source')
