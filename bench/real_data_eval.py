@@ -138,22 +138,23 @@ def ablations(ds:pd.DataFrame, out:Path, args, recipe:list[dict]) -> pd.DataFram
         train_lm(read_table(out/'lm_corpus.parquet')['text'].tolist(), out/'lm_e2', size=SIZE, pretrained='none', epochs=2,
                  lr=meta['stages'][-1]['lr'], bs=meta['bs'], max_vocab=12000, seed=args.seed, clip=meta.get('clip'))
     plain = loso(without_signals(ds), out/'lm', out, 'nosignals', ('ulmfit', 'linear'))
+    with_sender = lambda parts: {k: {**v, 'sender': 'full'} for k, v in parts.items()}  # the linear model's ablations
+    whole_only = lambda parts: {k: v for k, v in parts.items() if v.get('view') != 'opening'}
     variants = [('recipe (LM fine-tuned, signals)', 'ulmfit', recipe),
                 ('no LM fine-tuning', 'ulmfit', loso(ds, None, out, 'nolm', ('ulmfit',))),
                 ('LM 2 epochs', 'ulmfit', loso(ds, out/'lm_e2', out, 'lm2', ('ulmfit',))),
                 ('no sender/header signals', 'ulmfit', plain),
                 ('linear (recipe)', 'linear', recipe),
                 ('linear, no sender/header signals', 'linear', plain),
-                ("linear with the sender's name and address", 'linear', loso(ds, None, out, 'linsender', ('linear',), {k: {**v, 'sender': 'full'} for k, v in TFIDF_PARTS.items()})),
-                ('linear without the opening view', 'linear', loso(ds, None, out, 'linwhole', ('linear',), {k: v for k, v in TFIDF_PARTS.items() if v.get('view') != 'opening'})),
-                ('linear, both (the model before)', 'linear', loso(ds, None, out, 'linbefore', ('linear',),
-                                                                   {k: {**v, 'sender': 'full'} for k, v in TFIDF_PARTS.items() if v.get('view') != 'opening'}))]
-    table = []
+                ("linear with the sender's name and address", 'linear', loso(ds, None, out, 'linsender', ('linear',), with_sender(TFIDF_PARTS))),
+                ('linear without the opening view', 'linear', loso(ds, None, out, 'linwhole', ('linear',), whole_only(TFIDF_PARTS))),
+                ('linear, both (the model before)', 'linear', loso(ds, None, out, 'linbefore', ('linear',), with_sender(whole_only(TFIDF_PARTS))))]
+    table, enough = [], status_sources(ds)
     for name, model, rows in variants:
         t = pd.DataFrame(rows).set_index('source')
         table.append({'variant': name, 'model': model, 'mean job_app acc': t[f'{model}_job_app_acc'].mean(),
                       'mean status F1 (core)': t[f'{model}_status_f1'].mean(),
-                      f'mean status F1, >= {MIN_STATUS_JOBS} job emails': t.loc[status_sources(ds), f'{model}_status_f1'].mean(), 'mean ECE': t[f'{model}_ece'].mean(),
+                      f'mean status F1, >= {MIN_STATUS_JOBS} job emails': t.loc[enough, f'{model}_status_f1'].mean(), 'mean ECE': t[f'{model}_ece'].mean(),
                       **{src: t.loc[src, f'{model}_job_app_acc'] for src in t.index}})
     return pd.DataFrame(table)
 
@@ -201,11 +202,12 @@ def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|No
     if loso_rows:
         t = pd.DataFrame(loso_rows)
         means = lambda col, rows: ', '.join(f"{m} {rows[f'{m}_{col}'].mean():.3f}" for m in ('ulmfit', 'linear', 'ensemble', 'tfidf'))
+        enough = status_sources(ds)
         lines += ["## Leave one source out (train on the others, test on every row of the held-out source)", "",
                   "The LM saw the non-test texts of every source, unlabeled.", "", t.round(3).to_markdown(index=False), "",
                   f"mean job_app accuracy: {means('job_app_acc', t)}", "",
-                  f"mean status macro-F1 (applied/rejection/other) over the {len(status_sources(ds))} sources with >= {MIN_STATUS_JOBS} job emails: "
-                  f"{means('status_f1', t[t['source'].isin(status_sources(ds))])}", ""]
+                  f"mean status macro-F1 (applied/rejection/other) over the {len(enough)} sources with >= {MIN_STATUS_JOBS} job emails: "
+                  f"{means('status_f1', t[t['source'].isin(enough)])}", ""]
     if ablation is not None:
         lines += ["## Ablations (leave one source out: mean over the five held-out mailboxes, and job_app accuracy per mailbox)", "",
                   "LM epochs: `lm/` against `lm_e2/`, the same corpus and rate for 2 epochs. Without signals: no sender and no",
