@@ -19,7 +19,8 @@ Stages (each writes into --out and is skipped when its output exists, so a run c
   loso   for each source: ULMFiT on lm/, linear and their ensemble trained without it, tested on all its rows;
          TF-IDF + LR alongside                                                          -> loso.json
   ablations  the same leave-one-source-out runs for ULMFiT without LM fine-tuning, on a 2-epoch LM (lm_e2/), and
-         ULMFiT and linear without the sender and header signals                        -> loso_*.json
+         ULMFiT and linear without the sender and header signals; linear with the sender's identity, without
+         the opening view, and with the package's demo mailbox added to its training mail      -> loso_*.json
   calibration  for each leave-one-source-out ULMFiT model: a temperature (and an isotonic map) fitted on its valid
          split, and the held-out mailbox's job_app ECE without and with it                -> calibration.json
 Prints the tables and rewrites results.md after every stage. A --out whose dataset.parquet was built from other
@@ -29,7 +30,7 @@ is cached on it. Size (--size): jobmail.lm.LM_SIZES['small'] (64/256,
 weights (no internet here). Once dataset.parquet and lm_corpus.parquet are in --out, the shared data folder is not
 needed (how the run travels to a GPU machine).
 """
-import argparse, json, re, sys, time, warnings
+import argparse, json, re, sys, tempfile, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ from sklearn.isotonic import IsotonicRegression
 
 from jobmail.core import shared_data, read_table, write_table
 from jobmail.dataset import build_dataset
+from jobmail.demo import write_demo_mailbox
 from jobmail.ingest import fields_to_row, ingest
 from jobmail.lm import lm_corpus, train_lm, load_lm_dir
 from jobmail.classifier import train_heads, export_model
@@ -90,8 +92,9 @@ def without_signals(ds:pd.DataFrame) -> pd.DataFrame:
 
 LOSO_MODELS = ('ulmfit', 'linear', 'ensemble', 'tfidf')
 
-def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS, linear_parts:dict|None=None) -> list[dict]:
-    "Per held-out source: ULMFiT (on `lm`; None: no LM fine-tuning), linear (`linear_parts`: its TF-IDF parts), their ensemble and TF-IDF + LR, trained on the other sources."
+def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS, linear_parts:dict|None=None,
+         linear_extra:pd.DataFrame|None=None) -> list[dict]:
+    "Per held-out source: ULMFiT (on `lm`; None: no LM fine-tuning), linear (`linear_parts`: its TF-IDF parts; `linear_extra`: more training rows), their ensemble and TF-IDF + LR, trained on the other sources."
     tag = f'_{variant}' if variant else ''
     path = out/f'loso{tag}.json'
     rows = {r['source']: r for r in json.loads(path.read_text())} if path.exists() else {}
@@ -105,7 +108,7 @@ def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS, line
         lin, ens = md.with_name(md.name + '_linear'), md.with_name(md.name + '_ensemble')
         if {'ulmfit', 'ensemble'} & set(models) and not (md/'MANIFEST.json').exists():
             export_model(train_heads(rest, lm, size=SIZE, out=md, epochs=EPOCHS, bs=BS, num_it=NUM_IT), md, rest)
-        if {'linear', 'ensemble'} & set(models) and not (lin/'linear.json').exists(): LinearModel.train(rest[rest['split'] == 'train'], features=linear_parts).save(lin)
+        if {'linear', 'ensemble'} & set(models) and not (lin/'linear.json').exists(): LinearModel.train(pd.concat([rest[rest['split'] == 'train'], linear_extra]), features=linear_parts).save(lin)
         if 'ensemble' in models and not (ens/'MANIFEST.json').exists(): build_ensemble(md, lin, ens, valid=rest[rest['split'] == 'valid'])
         ja, st = labels_of(test)
         row = dict(source=src, n=len(test))
@@ -123,6 +126,13 @@ def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS, line
         path.write_text(json.dumps(list(rows.values()), indent=1))
         print(pd.DataFrame(list(rows.values())).round(3).to_string(index=False), flush=True)
     return list(rows.values())
+
+def demo_rows(seed:int=42) -> pd.DataFrame:
+    "The package's demo mailbox (jobmail.demo: synthetic mail of every status and the hard negatives) as dataset rows."
+    with tempfile.TemporaryDirectory() as d:
+        mbox, labels = write_demo_mailbox(d)
+        demo, _ = build_dataset(ingest([mbox]), read_table(labels)[['id', 'job_app', 'status']], split=(0.8, 0.1, 0.1), seed=seed, progress=False)
+    return demo.assign(source='demo', split='train', group='demo_' + demo['group'].astype(str))
 
 MIN_STATUS_JOBS = 5  # a held-out mailbox's status macro-F1 enters the status means only with this many job emails
 
@@ -148,7 +158,8 @@ def ablations(ds:pd.DataFrame, out:Path, args, recipe:list[dict]) -> pd.DataFram
                 ('linear, no sender/header signals', 'linear', plain),
                 ("linear with the sender's name and address", 'linear', loso(ds, None, out, 'linsender', ('linear',), with_sender(TFIDF_PARTS))),
                 ('linear without the opening view', 'linear', loso(ds, None, out, 'linwhole', ('linear',), whole_only(TFIDF_PARTS))),
-                ('linear, both (the model before)', 'linear', loso(ds, None, out, 'linbefore', ('linear',), with_sender(whole_only(TFIDF_PARTS))))]
+                ('linear, both (the model before)', 'linear', loso(ds, None, out, 'linbefore', ('linear',), with_sender(whole_only(TFIDF_PARTS)))),
+                ('linear, the demo mailbox added to its training mail', 'linear', loso(ds, None, out, 'lindemo', ('linear',), linear_extra=demo_rows(args.seed)))]
     table, enough = [], status_sources(ds)
     for name, model, rows in variants:
         t = pd.DataFrame(rows).set_index('source')
