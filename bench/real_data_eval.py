@@ -14,13 +14,15 @@ Stages (each writes into --out and is skipped when its output exists, so a run c
          (--pretrained PATH) when lm_a exists, else from scratch                       -> lm_corpus.parquet, lm/
   model  job_app + status classifiers on lm/, exported and evaluated on the test split   -> model/, eval_model/
   nolm   the same classifiers without LM fine-tuning (random encoder, vocab of the training texts) -> nolm/, eval_nolm/
-  linear jobmail.linear on the train split                                              -> linear/, eval_linear/
+  linear jobmail.linear on the train split plus the demo mailbox (`jobmail train --demo-mail`) -> linear/, eval_linear/
   ensemble  model/ + linear/, weight chosen on the valid split (jobmail.ensemble)        -> ensemble/, eval_ensemble/
-  loso   for each source: ULMFiT on lm/, linear and their ensemble trained without it, tested on all its rows;
-         TF-IDF + LR alongside                                                          -> loso.json
+  loso   for each source: ULMFiT on lm/, linear (with the demo mailbox) and their ensemble trained without it,
+         tested on all its rows; TF-IDF + LR alongside                                  -> loso.json
+  french the models trained without the French mailbox (capitalyzer-linkedin), tested on every one of its
+         195 labeled emails, not only the dataset's capped and balanced rows                -> french.json
   ablations  the same leave-one-source-out runs for ULMFiT without LM fine-tuning, on a 2-epoch LM (lm_e2/), and
          ULMFiT and linear without the sender and header signals; linear with the sender's identity, without
-         the opening view, and with the package's demo mailbox added to its training mail      -> loso_*.json
+         the opening view, and without the package's demo mailbox in its training mail         -> loso_*.json
   calibration  for each leave-one-source-out ULMFiT model: a temperature (and an isotonic map) fitted on its valid
          split, and the held-out mailbox's job_app ECE without and with it                -> calibration.json
 Prints the tables and rewrites results.md after every stage. A --out whose dataset.parquet was built from other
@@ -40,7 +42,7 @@ from sklearn.isotonic import IsotonicRegression
 
 from jobmail.core import shared_data, read_table, write_table
 from jobmail.dataset import build_dataset
-from jobmail.demo import write_demo_mailbox
+from jobmail.demo import demo_dataset
 from jobmail.ingest import fields_to_row, ingest
 from jobmail.lm import lm_corpus, train_lm, load_lm_dir
 from jobmail.classifier import train_heads, export_model
@@ -104,7 +106,7 @@ def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS, line
         test = ds[ds['source'] == src].assign(split='test')
         rest = ds[ds['source'] != src].copy()
         rest.loc[rest['split'] == 'test', 'split'] = 'train'
-        md = out/f'loso{tag}_{re.sub(r"[^a-z0-9]+", "_", src)}'
+        md = out/f'loso{tag}_{_dir_tag(src)}'
         lin, ens = md.with_name(md.name + '_linear'), md.with_name(md.name + '_ensemble')
         if {'ulmfit', 'ensemble'} & set(models) and not (md/'MANIFEST.json').exists():
             export_model(train_heads(rest, lm, size=SIZE, out=md, epochs=EPOCHS, bs=BS, num_it=NUM_IT), md, rest)
@@ -127,13 +129,6 @@ def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS, line
         print(pd.DataFrame(list(rows.values())).round(3).to_string(index=False), flush=True)
     return list(rows.values())
 
-def demo_rows(seed:int=42) -> pd.DataFrame:
-    "The package's demo mailbox (jobmail.demo: synthetic mail of every status and the hard negatives) as dataset rows."
-    with tempfile.TemporaryDirectory() as d:
-        mbox, labels = write_demo_mailbox(d)
-        demo, _ = build_dataset(ingest([mbox]), read_table(labels)[['id', 'job_app', 'status']], split=(0.8, 0.1, 0.1), seed=seed, progress=False)
-    return demo.assign(source='demo', split='train', group='demo_' + demo['group'].astype(str))
-
 MIN_STATUS_JOBS = 5  # a held-out mailbox's status macro-F1 enters the status means only with this many job emails
 
 def status_sources(ds:pd.DataFrame) -> list[str]:
@@ -141,13 +136,13 @@ def status_sources(ds:pd.DataFrame) -> list[str]:
     n = ds[ds['job_app'].astype(bool)].groupby('source').size()
     return sorted(n[n >= MIN_STATUS_JOBS].index)
 
-def ablations(ds:pd.DataFrame, out:Path, args, recipe:list[dict]) -> pd.DataFrame:
+def ablations(ds:pd.DataFrame, out:Path, args, recipe:list[dict], demo:pd.DataFrame) -> pd.DataFrame:
     "Leave-one-source-out means and per-source job_app accuracy of the recipe (`loso`'s rows) against its ablations."
     if not (out/'lm_e2'/'encoder.pth').exists():  # the same corpus and schedule as lm/, for 2 epochs
         meta = load_lm_dir(out/'lm')
         train_lm(read_table(out/'lm_corpus.parquet')['text'].tolist(), out/'lm_e2', size=SIZE, pretrained='none', epochs=2,
                  lr=meta['stages'][-1]['lr'], bs=meta['bs'], max_vocab=12000, seed=args.seed, clip=meta.get('clip'))
-    plain = loso(without_signals(ds), out/'lm', out, 'nosignals', ('ulmfit', 'linear'))
+    plain = loso(without_signals(ds), out/'lm', out, 'nosignals', ('ulmfit', 'linear'), linear_extra=without_signals(demo))
     with_sender = lambda parts: {k: {**v, 'sender': 'full'} for k, v in parts.items()}  # the linear model's ablations
     whole_only = lambda parts: {k: v for k, v in parts.items() if v.get('view') != 'opening'}
     variants = [('recipe (LM fine-tuned, signals)', 'ulmfit', recipe),
@@ -156,10 +151,10 @@ def ablations(ds:pd.DataFrame, out:Path, args, recipe:list[dict]) -> pd.DataFram
                 ('no sender/header signals', 'ulmfit', plain),
                 ('linear (recipe)', 'linear', recipe),
                 ('linear, no sender/header signals', 'linear', plain),
-                ("linear with the sender's name and address", 'linear', loso(ds, None, out, 'linsender', ('linear',), with_sender(TFIDF_PARTS))),
-                ('linear without the opening view', 'linear', loso(ds, None, out, 'linwhole', ('linear',), whole_only(TFIDF_PARTS))),
-                ('linear, both (the model before)', 'linear', loso(ds, None, out, 'linbefore', ('linear',), with_sender(whole_only(TFIDF_PARTS)))),
-                ('linear, the demo mailbox added to its training mail', 'linear', loso(ds, None, out, 'lindemo', ('linear',), linear_extra=demo_rows(args.seed)))]
+                ("linear with the sender's name and address", 'linear', loso(ds, None, out, 'linsender', ('linear',), with_sender(TFIDF_PARTS), demo)),
+                ('linear without the opening view', 'linear', loso(ds, None, out, 'linwhole', ('linear',), whole_only(TFIDF_PARTS), demo)),
+                ('linear with the sender, without the opening view', 'linear', loso(ds, None, out, 'linbefore', ('linear',), with_sender(whole_only(TFIDF_PARTS)), demo)),
+                ('linear without the demo mailbox (the model before)', 'linear', loso(ds, None, out, 'linnodemo', ('linear',)))]
     table, enough = [], status_sources(ds)
     for name, model, rows in variants:
         t = pd.DataFrame(rows).set_index('source')
@@ -168,6 +163,34 @@ def ablations(ds:pd.DataFrame, out:Path, args, recipe:list[dict]) -> pd.DataFram
                       f'mean status F1, >= {MIN_STATUS_JOBS} job emails': t.loc[enough, f'{model}_status_f1'].mean(), 'mean ECE': t[f'{model}_ece'].mean(),
                       **{src: t.loc[src, f'{model}_job_app_acc'] for src in t.index}})
     return pd.DataFrame(table)
+
+FRENCH = 'capitalyzer-linkedin'  # the one mailbox in French
+
+def _dir_tag(source:str) -> str: return re.sub(r"[^a-z0-9]+", "_", source)
+
+def french_mailbox(ds:pd.DataFrame, out:Path, labeled:Path) -> pd.DataFrame:
+    "Every labeled email of the French mailbox, classified by the leave-one-source-out models trained without it, and TF-IDF + LR."
+    path = out/'french.json'
+    if path.exists(): return pd.DataFrame(json.loads(path.read_text()))
+    full = labeled_emails(labeled)
+    fr = full[full['source'] == FRENCH]
+    ja, st = labels_of(fr)
+    tag, rows = _dir_tag(FRENCH), []
+    def row(name, job_app_prob, status_pred):
+        m = classification_metrics(ja, st, job_app_prob, status_pred)
+        pred = job_app_prob >= 0.5
+        rows.append({'model': name, 'emails': len(fr), 'job_app accuracy': m['job_app']['accuracy'], 'job emails found': pred[ja].mean(),
+                     'other emails rejected': (~pred[~ja]).mean(), 'ECE': m['job_app']['ece'], 'status macro-F1': m['status']['macro_f1_core']})
+    for name, d in (('ULMFiT', out/f'loso_{tag}'), ('linear (recipe: with the demo mailbox)', out/f'loso_{tag}_linear'),
+                    ('linear without the demo mailbox', out/f'loso_linnodemo_{tag}_linear'), ('ensemble', out/f'loso_{tag}_ensemble')):
+        if d.exists():
+            pred = model_predictions(d, fr)
+            row(name, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy())
+    rest = ds[(ds['source'] != FRENCH) & (ds['split'] != 'valid')]
+    b = tfidf_baseline(rest, fr)
+    row('TF-IDF + LR', b['job_app_prob'].to_numpy(), b['status_pred'].to_numpy())
+    path.write_text(json.dumps(rows, indent=1))
+    return pd.DataFrame(rows)
 
 def job_app_logits(model_dir:Path, df:pd.DataFrame) -> np.ndarray:
     "The ULMFiT job_app learner's logits (False, True) for the rows of `df`, from its sealed pickle."
@@ -184,7 +207,7 @@ def calibration(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
     if path.exists(): return pd.DataFrame(json.loads(path.read_text()))
     soft = lambda z: np.exp(z[:, 1] - np.logaddexp(z[:, 0], z[:, 1]))
     for src in sorted(ds['source'].unique()):
-        md = out/f'loso_{re.sub(r"[^a-z0-9]+", "_", src)}'
+        md = out/f'loso_{_dir_tag(src)}'
         valid, test = ds[(ds['source'] != src) & (ds['split'] == 'valid')], ds[ds['source'] == src]
         zv, zt = job_app_logits(md, valid), job_app_logits(md, test)
         yv, yt = valid['job_app'].to_numpy(bool), test['job_app'].to_numpy(bool)
@@ -196,7 +219,7 @@ def calibration(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
     path.write_text(json.dumps(rows, indent=1))
     return pd.DataFrame(rows)
 
-def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|None, seconds:float, ablation=None, calib=None) -> str:
+def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|None, seconds:float, ablation=None, calib=None, french=None) -> str:
     "results.md: the LMs, the test-split table, per source, and the leave-one-source-out table (what has run so far)."
     lines = [f"# ULMFiT on ../shared/data (size {SIZE}, unfreezing epochs {EPOCHS}, no Wikitext-103)", ""]
     for d in [d for d in (lm_a, out/'lm') if (d/'lm.json').exists()]:
@@ -224,6 +247,9 @@ def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|No
                   "LM epochs: `lm/` against `lm_e2/`, the same corpus and rate for 2 epochs. Without signals: no sender and no",
                   "headers in training and test (no xxfrom / xxdomain / xxats / xxbulk tokens).", "",
                   ablation.round(3).to_markdown(index=False), ""]
+    if french is not None:
+        lines += [f"## The French mailbox ({FRENCH}), every labeled email, by models trained without it", "",
+                  french.round(3).to_markdown(index=False), ""]
     if calib is not None:
         lines += ["## Calibration of ULMFiT (leave one source out; temperature / isotonic fitted on each model's valid split)", "",
                   calib.round(3).to_markdown(index=False), "", f"mean ECE: as trained {calib['ece'].mean():.3f}, temperature "
@@ -277,10 +303,11 @@ def main():
         train_lm(texts, out/'lm', size=SIZE, pretrained=str(start) if start else 'none', epochs=args.lm_epochs or (3 if start else 10),
                  lr=2e-3 if start else 1e-2, bs=args.lm_bs, max_vocab=12000, seed=args.seed, minutes=args.lm_minutes, clip=args.lm_clip)
         print(report(out, ds, lm_a, {}, None, time.time() - t0), flush=True)
+    demo = demo_dataset(seed=args.seed) if {'linear', 'loso', 'ablations', 'calibration', 'french'} & set(stages) else None
     results = {}
     for name in [s for s in stages if s in ('model', 'linear', 'ensemble', 'nolm')]:
         if not (out/f'eval_{name}'/'eval.json').exists():
-            if name == 'linear' and not (out/name/'linear.json').exists(): LinearModel.train(ds[ds['split'] == 'train']).save(out/name)
+            if name == 'linear' and not (out/name/'linear.json').exists(): LinearModel.train(pd.concat([ds[ds['split'] == 'train'], demo])).save(out/name)
             elif name == 'ensemble' and not (out/name/'MANIFEST.json').exists(): build_ensemble(out/'model', out/'linear', out/name, valid=ds[ds['split'] == 'valid'])
             elif name in ('model', 'nolm') and not (out/name/'MANIFEST.json').exists():
                 trained = train_heads(ds, out/'lm' if name == 'model' else None, size=SIZE, out=out/name, epochs=EPOCHS, bs=BS, num_it=NUM_IT, seed=args.seed)
@@ -288,8 +315,9 @@ def main():
             evaluate(out/name, ds, out=out/f'eval_{name}')
         results[name] = json.loads((out/f'eval_{name}'/'eval.json').read_text())
         print(report(out, ds, lm_a, results, None, time.time() - t0), flush=True)
-    rows = loso(ds, out/'lm', out) if {'loso', 'ablations', 'calibration'} & set(stages) else None
-    print(report(out, ds, lm_a, results, rows, time.time() - t0, ablations(ds, out, args, rows) if 'ablations' in stages else None,
-                 calibration(ds, out) if 'calibration' in stages else None))
+    rows = loso(ds, out/'lm', out, linear_extra=demo) if {'loso', 'ablations', 'calibration', 'french'} & set(stages) else None
+    abl = ablations(ds, out, args, rows, demo) if 'ablations' in stages else None
+    print(report(out, ds, lm_a, results, rows, time.time() - t0, abl, calibration(ds, out) if 'calibration' in stages else None,
+                 french_mailbox(ds, out, labeled) if 'french' in stages and labeled is not None else None))
 
 if __name__ == '__main__': sys.exit(main())
