@@ -17,7 +17,8 @@ Stages (each writes into --out and is skipped when its output exists, so a run c
   linear jobmail.linear on the train split plus the demo mailbox (`jobmail train --demo-mail`) -> linear/, eval_linear/
   ensemble  model/ + linear/, weight chosen on the valid split (jobmail.ensemble)        -> ensemble/, eval_ensemble/
   loso   for each source: ULMFiT on lm/, linear (with the demo mailbox) and their ensemble trained without it,
-         tested on all its rows; TF-IDF + LR alongside                                  -> loso.json
+         tested on all its rows; TF-IDF + LR alongside; the linear model's job_app also adapted to the
+         held-out mailbox's own share (jobmail.predict.adapt_prior, `jobmail predict --adapt-prior`) -> loso.json
   french the models trained without the French mailbox (capitalyzer-linkedin), tested on every one of its
          195 labeled emails, not only the dataset's capped and balanced rows                -> french.json
   ablations  the same leave-one-source-out runs for ULMFiT without LM fine-tuning, on a 2-epoch LM (lm_e2/), and
@@ -49,6 +50,7 @@ from jobmail.classifier import train_heads, export_model
 from jobmail.linear import LinearModel, TFIDF_PARTS, fit_temperature
 from jobmail.registry import load_pickle_learner
 from jobmail.text import model_inputs
+from jobmail.predict import adapt_prior
 from jobmail.ensemble import build_ensemble
 from jobmail.evaluate import (evaluate, summary_table, classification_metrics, tfidf_baseline, labels_of, model_predictions,
                               expected_calibration_error)
@@ -117,8 +119,11 @@ def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS, line
         for name, model_dir in (('ulmfit', md), ('linear', lin), ('ensemble', ens)):
             if name not in models: continue
             pred = model_predictions(model_dir, test)
-            m = classification_metrics(ja, st, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy())
-            row.update({f'{name}_job_app_acc': m['job_app']['accuracy'], f'{name}_status_f1': m['status']['macro_f1_core'], f'{name}_ece': m['job_app']['ece']})
+            probs = {name: pred['job_app_prob'].to_numpy()}
+            if name == 'linear': probs['linear_prior'], row['linear_prior_share'] = adapt_prior(probs['linear'])  # the held-out mailbox as one person's mail
+            for key, p in probs.items():
+                m = classification_metrics(ja, st, p, pred['status_pred'].to_numpy())
+                row.update({f'{key}_job_app_acc': m['job_app']['accuracy'], f'{key}_status_f1': m['status']['macro_f1_core'], f'{key}_ece': m['job_app']['ece']})
         if 'tfidf' in models:
             b = tfidf_baseline(rest[rest['split'] == 'train'], test)
             mb = classification_metrics(ja, st, b['job_app_prob'].to_numpy(), b['status_pred'].to_numpy())
@@ -186,6 +191,8 @@ def french_mailbox(ds:pd.DataFrame, out:Path, labeled:Path) -> pd.DataFrame:
         if d.exists():
             pred = model_predictions(d, fr)
             row(name, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy())
+            if name.startswith('linear (recipe'):
+                row('linear (recipe), job_app prior adapted to the mailbox', adapt_prior(pred['job_app_prob'].to_numpy())[0], pred['status_pred'].to_numpy())
     rest = ds[(ds['source'] != FRENCH) & (ds['split'] != 'valid')]
     b = tfidf_baseline(rest, fr)
     row('TF-IDF + LR', b['job_app_prob'].to_numpy(), b['status_pred'].to_numpy())
@@ -235,7 +242,7 @@ def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|No
         lines += ["## Per source (test split, ULMFiT)", "", pd.DataFrame(results['model']['per_source']).round(3).to_markdown(index=False), ""]
     if loso_rows:
         t = pd.DataFrame(loso_rows)
-        means = lambda col, rows: ', '.join(f"{m} {rows[f'{m}_{col}'].mean():.3f}" for m in ('ulmfit', 'linear', 'ensemble', 'tfidf'))
+        means = lambda col, rows: ', '.join(f"{m} {rows[f'{m}_{col}'].mean():.3f}" for m in ('ulmfit', 'linear', 'linear_prior', 'ensemble', 'tfidf'))
         enough = status_sources(ds)
         lines += ["## Leave one source out (train on the others, test on every row of the held-out source)", "",
                   "The LM saw the non-test texts of every source, unlabeled.", "", t.round(3).to_markdown(index=False), "",
