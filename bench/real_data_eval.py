@@ -46,7 +46,7 @@ from jobmail.dataset import build_dataset
 from jobmail.demo import demo_dataset
 from jobmail.ingest import fields_to_row, ingest
 from jobmail.lm import lm_corpus, train_lm, load_lm_dir
-from jobmail.classifier import train_heads, export_model
+from jobmail.classifier import train_heads, export_model, train_linear
 from jobmail.linear import LinearModel, TFIDF_PARTS, fit_temperature
 from jobmail.registry import load_pickle_learner
 from jobmail.text import model_inputs
@@ -204,13 +204,12 @@ def french_mailbox(ds:pd.DataFrame, out:Path, labeled:Path) -> pd.DataFrame:
         pred = job_app_prob >= 0.5
         rows.append({'model': name, 'emails': len(fr), 'job_app accuracy': m['job_app']['accuracy'], 'job emails found': pred[ja].mean(),
                      'other emails rejected': (~pred[~ja]).mean(), 'ECE': m['job_app']['ece'], 'status macro-F1': m['status']['macro_f1_core']})
-    for name, d in (('ULMFiT', out/f'loso_{tag}'), ('linear (recipe: with the demo mailbox)', out/f'loso_{tag}_linear'),
-                    ('linear without the demo mailbox', out/f'loso_linnodemo_{tag}_linear'), ('ensemble', out/f'loso_{tag}_ensemble')):
+    for name, d, adapted in (('ULMFiT', out/f'loso_{tag}', False), ('linear (recipe: with the demo mailbox)', out/f'loso_{tag}_linear', True),
+                             ('linear without the demo mailbox', out/f'loso_linnodemo_{tag}_linear', False), ('ensemble', out/f'loso_{tag}_ensemble', False)):
         if d.exists():
             pred = model_predictions(d, fr)
             row(name, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy())
-            if name.startswith('linear (recipe'):
-                row('linear (recipe), job_app prior adapted to the mailbox', adapt_prior(pred['job_app_prob'].to_numpy())[0], pred['status_pred'].to_numpy())
+            if adapted: row('linear (recipe), job_app prior adapted to the mailbox', adapt_prior(pred['job_app_prob'].to_numpy())[0], pred['status_pred'].to_numpy())
     rest = ds[(ds['source'] != FRENCH) & (ds['split'] != 'valid')]
     b = tfidf_baseline(rest, fr)
     row('TF-IDF + LR', b['job_app_prob'].to_numpy(), b['status_pred'].to_numpy())
@@ -331,11 +330,11 @@ def main():
         train_lm(texts, out/'lm', size=SIZE, pretrained=str(start) if start else 'none', epochs=args.lm_epochs or (3 if start else 10),
                  lr=2e-3 if start else 1e-2, bs=args.lm_bs, max_vocab=12000, seed=args.seed, minutes=args.lm_minutes, clip=args.lm_clip)
         print(report(out, ds, lm_a, {}, None, time.time() - t0), flush=True)
-    demo = demo_dataset(seed=args.seed) if {'linear', 'loso', 'ablations', 'calibration', 'french'} & set(stages) else None
+    demo = demo_dataset(seed=args.seed) if {'loso', 'ablations', 'calibration', 'french'} & set(stages) else None
     results = {}
     for name in [s for s in stages if s in ('model', 'linear', 'ensemble', 'nolm')]:
         if not (out/f'eval_{name}'/'eval.json').exists():
-            if name == 'linear' and not (out/name/'linear.json').exists(): LinearModel.train(pd.concat([ds[ds['split'] == 'train'], demo])).save(out/name)
+            if name == 'linear' and not (out/name/'linear.json').exists(): train_linear(ds, out/name, seed=args.seed, demo_mail=True)  # as `jobmail train --demo-mail`
             elif name == 'ensemble' and not (out/name/'MANIFEST.json').exists(): build_ensemble(out/'model', out/'linear', out/name, valid=ds[ds['split'] == 'valid'])
             elif name in ('model', 'nolm') and not (out/name/'MANIFEST.json').exists():
                 trained = train_heads(ds, out/'lm' if name == 'model' else None, size=SIZE, out=out/name, epochs=EPOCHS, bs=BS, num_it=NUM_IT, seed=args.seed)
