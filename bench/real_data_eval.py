@@ -24,6 +24,8 @@ Stages (each writes into --out and is skipped when its output exists, so a run c
   ablations  the same leave-one-source-out runs for ULMFiT without LM fine-tuning, on a 2-epoch LM (lm_e2/), and
          ULMFiT and linear without the sender and header signals; linear with the sender's identity, without
          the opening view, and without the package's demo mailbox in its training mail         -> loso_*.json
+  demo_seeds  the linear recipe (leave one source out, and the test split) with the demo mailbox drawn from seeds
+         42, 1 and 2 (`jobmail.classifier.training_demo`): how much the draw of generated mail moves the figures -> loso_demoseed*.json
   calibration  for each leave-one-source-out ULMFiT model: a temperature (and an isotonic map) fitted on its valid
          split, and the held-out mailbox's job_app ECE without and with it                -> calibration.json
 Prints the tables and rewrites results.md after every stage. A --out whose dataset.parquet was built from other
@@ -43,10 +45,9 @@ from sklearn.isotonic import IsotonicRegression
 
 from jobmail.core import shared_data, read_table, write_table
 from jobmail.dataset import build_dataset
-from jobmail.demo import demo_dataset
 from jobmail.ingest import fields_to_row, ingest
 from jobmail.lm import lm_corpus, train_lm, load_lm_dir
-from jobmail.classifier import train_heads, export_model, train_linear
+from jobmail.classifier import train_heads, export_model, train_linear, training_demo
 from jobmail.linear import LinearModel, TFIDF_PARTS, fit_temperature
 from jobmail.registry import load_pickle_learner
 from jobmail.text import model_inputs
@@ -187,6 +188,24 @@ def test_split_adapted(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
                  'ECE adapted': expected_calibration_error(y, adapted)})
     return pd.DataFrame(rows)
 
+DEMO_SEEDS = (42, 1, 2)
+
+def demo_seeds(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
+    "The linear recipe with the demo mailbox of each of `DEMO_SEEDS`: leave-one-source-out means and the test split, to show how much the generated mail's draw moves them."
+    rows, enough, test = [], status_sources(ds), ds[ds['split'] == 'test']
+    ja, st = labels_of(test)
+    for seed in DEMO_SEEDS:
+        t = pd.DataFrame(loso(ds, None, out, f'demoseed{seed}', ('linear',), linear_extra=training_demo(seed))).set_index('source')
+        lin = out/f'linear_demoseed{seed}'
+        if not (lin/'linear.json').exists(): train_linear(ds, lin, seed=seed, demo_mail=True)
+        pred = model_predictions(lin, test)
+        m = classification_metrics(ja, st, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy())
+        rows.append({'demo seed': seed, 'held out: mean job_app acc': t['linear_job_app_acc'].mean(),
+                     'prior adapted': t['linear_prior_job_app_acc'].mean(), f'status F1 (>= {MIN_STATUS_JOBS} job emails)': t.loc[enough, 'linear_status_f1'].mean(),
+                     'ECE': t['linear_ece'].mean(), 'ECE adapted': t['linear_prior_ece'].mean(), **{f'{s}': t.loc[s, 'linear_job_app_acc'] for s in t.index},
+                     'test split job_app acc': m['job_app']['accuracy'], 'test ECE': m['job_app']['ece'], 'test status F1': m['status']['macro_f1_core']})
+    return pd.DataFrame(rows)
+
 FRENCH = 'capitalyzer-linkedin'  # the one mailbox in French
 
 def _dir_tag(source:str) -> str: return re.sub(r"[^a-z0-9]+", "_", source)
@@ -243,7 +262,8 @@ def calibration(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
     path.write_text(json.dumps(rows, indent=1))
     return pd.DataFrame(rows)
 
-def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|None, seconds:float, ablation=None, calib=None, french=None, adapted=None) -> str:
+def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|None, seconds:float, ablation=None, calib=None, french=None, adapted=None,
+           seeds=None) -> str:
     "results.md: the LMs, the test-split table, per source, and the leave-one-source-out table (what has run so far)."
     lines = [f"# ULMFiT on ../shared/data (size {SIZE}, unfreezing epochs {EPOCHS}, no Wikitext-103)", ""]
     for d in [d for d in (lm_a, out/'lm') if (d/'lm.json').exists()]:
@@ -274,6 +294,8 @@ def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|No
     if adapted is not None:
         lines += ["## The linear model on the test split, job_app adapted per mailbox (jobmail.predict.adapt_prior)", "",
                   adapted.round(3).to_markdown(index=False), ""]
+    if seeds is not None:
+        lines += ["## The linear recipe with the demo mailbox drawn from other seeds", "", seeds.round(3).to_markdown(index=False), ""]
     if french is not None:
         lines += [f"## The French mailbox ({FRENCH}), every labeled email, by models trained without it", "",
                   french.round(3).to_markdown(index=False), ""]
@@ -330,7 +352,7 @@ def main():
         train_lm(texts, out/'lm', size=SIZE, pretrained=str(start) if start else 'none', epochs=args.lm_epochs or (3 if start else 10),
                  lr=2e-3 if start else 1e-2, bs=args.lm_bs, max_vocab=12000, seed=args.seed, minutes=args.lm_minutes, clip=args.lm_clip)
         print(report(out, ds, lm_a, {}, None, time.time() - t0), flush=True)
-    demo = demo_dataset(seed=args.seed) if {'loso', 'ablations', 'calibration', 'french'} & set(stages) else None
+    demo = training_demo(args.seed) if {'loso', 'ablations', 'calibration', 'french'} & set(stages) else None
     results = {}
     for name in [s for s in stages if s in ('model', 'linear', 'ensemble', 'nolm')]:
         if not (out/f'eval_{name}'/'eval.json').exists():
@@ -346,6 +368,7 @@ def main():
     abl = ablations(ds, out, args, rows, demo) if 'ablations' in stages else None
     print(report(out, ds, lm_a, results, rows, time.time() - t0, abl, calibration(ds, out) if 'calibration' in stages else None,
                  french_mailbox(ds, out, labeled) if 'french' in stages and labeled is not None else None,
-                 test_split_adapted(ds, out) if 'loso' in stages and (out/'linear').exists() else None))
+                 test_split_adapted(ds, out) if 'loso' in stages and (out/'linear').exists() else None,
+                 demo_seeds(ds, out) if 'demo_seeds' in stages else None))
 
 if __name__ == '__main__': sys.exit(main())
