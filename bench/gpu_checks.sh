@@ -7,7 +7,7 @@
 # Inputs beside the repository: .gpu/real/{dataset,lm_corpus}.parquet, written where the shared data folder is by
 #     python bench/real_data_eval.py --out .gpu/real --lm-corpus all --stages data,corpus
 # and optionally .whl/devsite.tgz, the packages the machine's image lacks (fastai, spaCy, ... built for its Python),
-# unpacked onto PYTHONPATH.
+# unpacked onto PYTHONPATH: `bash bench/gpu_devsite.sh` builds it where pip reaches PyPI.
 #     bash bench/gpu_checks.sh    # PREDICT_S, REAL_S: time limits in seconds (PREDICT_S=0 skips 1); LM_MIN: LM budget in minutes; EPOCHS, STAGES
 set -u
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
