@@ -54,7 +54,7 @@ from jobmail.text import model_inputs
 from jobmail.predict import adapt_prior
 from jobmail.ensemble import build_ensemble
 from jobmail.evaluate import (evaluate, summary_table, classification_metrics, tfidf_baseline, labels_of, model_predictions,
-                              expected_calibration_error)
+                              expected_calibration_error, accuracy_intervals)
 
 SIZE, EPOCHS, NUM_IT, BS = 'small', (3, 3, 3, 10), 40, 32
 
@@ -275,7 +275,9 @@ def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|No
         tab = summary_table(results['model'])
         for col, name in (('ULMFiT without LM fine-tuning', 'nolm'), ('linear (jobmail.linear)', 'linear'), ('ensemble', 'ensemble')):
             if name in results: tab.insert(len(tab.columns) - 1, col, summary_table(results[name])['ULMFiT'])
-        lines += [f"## Test split (n={results['model']['model']['n']}, balanced, group-aware)", "", tab.to_markdown(), ""]
+        named = {'ULMFiT': 'model', 'ULMFiT without LM fine-tuning': 'nolm', 'linear': 'linear', 'ensemble': 'ensemble'}
+        intervals = accuracy_intervals({**{k: results[v]['model'] for k, v in named.items() if v in results}, 'TF-IDF + LR': results['model']['baseline']})
+        lines += [f"## Test split (n={results['model']['model']['n']}, balanced, group-aware)", "", tab.to_markdown(), "", intervals, ""]
         lines += ["## Per source (test split, ULMFiT)", "", pd.DataFrame(results['model']['per_source']).round(3).to_markdown(index=False), ""]
     if loso_rows:
         t = pd.DataFrame(loso_rows)
