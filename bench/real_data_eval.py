@@ -25,7 +25,8 @@ Stages (each writes into --out and is skipped when its output exists, so a run c
          ULMFiT and linear without the sender and header signals; linear with the sender's identity, without
          the opening view, and without the package's demo mailbox in its training mail         -> loso_*.json
   demo_seeds  the linear recipe (leave one source out, and the test split) with the demo mailbox drawn from seeds
-         42, 1 and 2 (`jobmail.classifier.training_demo`): how much the draw of generated mail moves the figures -> loso_demoseed*.json
+         42, 1 and 2 (`jobmail.classifier.training_demo`; --seed's are the loso and linear stages' runs when they are
+         among the stages): how much the draw of generated mail moves the figures  -> loso_demoseed*.json
   calibration  for each leave-one-source-out ULMFiT model: a temperature (and an isotonic map) fitted on its valid
          split, and the held-out mailbox's job_app ECE without and with it                -> calibration.json
 Prints the tables and rewrites results.md after every stage. A --out whose dataset.parquet was built from other
@@ -190,13 +191,14 @@ def test_split_adapted(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
 
 DEMO_SEEDS = (42, 1, 2)
 
-def demo_seeds(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
+def demo_seeds(ds:pd.DataFrame, out:Path, recipe_seed:int, recipe_rows:list|None) -> pd.DataFrame:
     "The linear recipe with the demo mailbox of each of `DEMO_SEEDS`: leave-one-source-out means and the test split, to show how much the generated mail's draw moves them."
     rows, enough, test = [], status_sources(ds), ds[ds['split'] == 'test']
     ja, st = labels_of(test)
     for seed in DEMO_SEEDS:
-        t = pd.DataFrame(loso(ds, None, out, f'demoseed{seed}', ('linear',), linear_extra=training_demo(seed))).set_index('source')
-        lin = out/f'linear_demoseed{seed}'
+        recipe = seed == recipe_seed and recipe_rows is not None and (out/'linear'/'linear.json').exists()  # the `loso` and `linear` stages' own runs
+        t = pd.DataFrame(recipe_rows if recipe else loso(ds, None, out, f'demoseed{seed}', ('linear',), linear_extra=training_demo(seed))).set_index('source')
+        lin = out/'linear' if recipe else out/f'linear_demoseed{seed}'
         if not (lin/'linear.json').exists(): train_linear(ds, lin, seed=seed, demo_mail=True)
         pred = model_predictions(lin, test)
         m = classification_metrics(ja, st, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy())
@@ -371,6 +373,6 @@ def main():
     print(report(out, ds, lm_a, results, rows, time.time() - t0, abl, calibration(ds, out) if 'calibration' in stages else None,
                  french_mailbox(ds, out, labeled) if 'french' in stages and labeled is not None else None,
                  test_split_adapted(ds, out) if 'loso' in stages and (out/'linear').exists() else None,
-                 demo_seeds(ds, out) if 'demo_seeds' in stages else None))
+                 demo_seeds(ds, out, args.seed, rows) if 'demo_seeds' in stages else None))
 
 if __name__ == '__main__': sys.exit(main())
