@@ -55,20 +55,22 @@ from jobmail.text import model_inputs
 from jobmail.predict import adapt_prior
 from jobmail.ensemble import build_ensemble
 from jobmail.evaluate import (evaluate, summary_table, classification_metrics, tfidf_baseline, labels_of, model_predictions,
-                              expected_calibration_error, accuracy_intervals)
+                              expected_calibration_error, accuracy_intervals, sure_labels)
 
 SIZE, EPOCHS, NUM_IT, BS = 'small', (3, 3, 3, 10), 40, 32
 
 def labeled_emails(path) -> pd.DataFrame:
-    "The labeled set as an emails table (bodies cleaned like MIME bodies) with job_app and status."
+    "The labeled set as an emails table (bodies cleaned like MIME bodies) with job_app, status and the labelers' confidence."
     raw = read_table(path)
     df = pd.DataFrame([fields_to_row(subject=r.subject, sender=r.sender, body=r.body, id=r.id, source=r.source) for r in raw.itertuples()])
     df['job_app'], df['status'] = raw['job_app'].astype(bool).to_numpy(), raw['status'].fillna('').to_numpy()
+    if 'confidence' in raw.columns: df['confidence'] = raw['confidence'].to_numpy()  # the labelers' high / low
     return df
 
 def split_dataset(df:pd.DataFrame, seed:int=42) -> pd.DataFrame:
     "jobmail.dataset.build_dataset: 5 per template group, 50/50 job_app in every split, 70/10/20 group-aware."
-    ds, report = build_dataset(df.drop(columns=['job_app', 'status']), df[['id', 'job_app', 'status']], split=(0.7, 0.1, 0.2), seed=seed, progress=False)
+    labels = [c for c in ('id', 'job_app', 'status', 'confidence') if c in df.columns]
+    ds, report = build_dataset(df.drop(columns=labels[1:]), df[labels], split=(0.7, 0.1, 0.2), seed=seed, progress=False)
     return ds
 
 def raw_corpus(n:int, seed:int=42) -> pd.DataFrame:
@@ -117,7 +119,8 @@ def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS, line
         if {'linear', 'ensemble'} & set(models) and not (lin/'linear.json').exists(): LinearModel.train(pd.concat([rest[rest['split'] == 'train'], linear_extra]), features=linear_parts).save(lin)
         if 'ensemble' in models and not (ens/'MANIFEST.json').exists(): build_ensemble(md, lin, ens, valid=rest[rest['split'] == 'valid'])
         ja, st = labels_of(test)
-        row = dict(source=src, n=len(test))
+        sure = sure_labels(test)
+        row = dict(source=src, n=len(test), n_sure=int(sure.sum()))
         for name, model_dir in (('ulmfit', md), ('linear', lin), ('ensemble', ens)):
             if name not in models: continue
             pred = model_predictions(model_dir, test)
@@ -126,6 +129,8 @@ def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS, line
             for key, p in probs.items():
                 m = classification_metrics(ja, st, p, pred['status_pred'].to_numpy())
                 row.update({f'{key}_job_app_acc': m['job_app']['accuracy'], f'{key}_status_f1': m['status']['macro_f1_core'], f'{key}_ece': m['job_app']['ece']})
+                ms = classification_metrics(ja[sure], st[sure], p[sure], pred['status_pred'].to_numpy()[sure])
+                row.update({f'{key}_sure_job_app_acc': ms['job_app']['accuracy'], f'{key}_sure_status_f1': ms['status']['macro_f1_core']})
         if 'tfidf' in models:
             b = tfidf_baseline(rest[rest['split'] == 'train'], test)
             mb = classification_metrics(ja, st, b['job_app_prob'].to_numpy(), b['status_pred'].to_numpy())
@@ -280,16 +285,28 @@ def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|No
         named = {'ULMFiT': 'model', 'ULMFiT without LM fine-tuning': 'nolm', 'linear': 'linear', 'ensemble': 'ensemble'}
         intervals = accuracy_intervals({**{k: results[v]['model'] for k, v in named.items() if v in results}, 'TF-IDF + LR': results['model']['baseline']})
         lines += [f"## Test split (n={results['model']['model']['n']}, balanced, group-aware)", "", tab.to_markdown(), "", intervals, ""]
+        sure = {k: results[v]['sure_labels'] for k, v in named.items() if v in results and 'sure_labels' in results[v]}
+        if sure:
+            first = next(iter(sure.values()))
+            models = {**{k: v['model'] for k, v in sure.items()}, **({'TF-IDF + LR': first['baseline']} if 'baseline' in first else {})}
+            headline = lambda m: {'job_app accuracy': m['job_app']['accuracy'], 'job_app ECE': m['job_app']['ece'],
+                                  'status macro-F1 (applied/rejection/other)': m['status']['macro_f1_core']}
+            lines += [f"On the {first['model']['n']} sure labels ({first['n_doubtful']} marked low confidence by the labelers left out):", "",
+                      pd.DataFrame({k: headline(m) for k, m in models.items()}).round(3).to_markdown(), "", accuracy_intervals(models), ""]
         lines += ["## Per source (test split, ULMFiT)", "", pd.DataFrame(results['model']['per_source']).round(3).to_markdown(index=False), ""]
     if loso_rows:
         t = pd.DataFrame(loso_rows)
-        means = lambda col, rows: ', '.join(f"{m} {rows[f'{m}_{col}'].mean():.3f}" for m in ('ulmfit', 'linear', 'linear_prior', 'ensemble', 'tfidf'))
+        means = lambda col, rows: ', '.join(f"{m} {rows[f'{m}_{col}'].mean():.3f}" for m in ('ulmfit', 'linear', 'linear_prior', 'ensemble', 'tfidf')
+                                            if f'{m}_{col}' in rows)
         enough = status_sources(ds)
         lines += ["## Leave one source out (train on the others, test on every row of the held-out source)", "",
                   "The LM saw the non-test texts of every source, unlabeled.", "", t.round(3).to_markdown(index=False), "",
                   f"mean job_app accuracy: {means('job_app_acc', t)}", "",
                   f"mean status macro-F1 (applied/rejection/other) over the {len(enough)} sources with >= {MIN_STATUS_JOBS} job emails: "
                   f"{means('status_f1', t[t['source'].isin(enough)])}", ""]
+        if 'linear_sure_job_app_acc' in t:
+            lines += [f"on the sure labels ({int(t['n_sure'].sum())} of {int(t['n'].sum())} held-out emails): mean job_app accuracy "
+                      f"{means('sure_job_app_acc', t)}; mean status macro-F1 {means('sure_status_f1', t[t['source'].isin(enough)])}", ""]
     if ablation is not None:
         lines += ["## Ablations (leave one source out: mean over the five held-out mailboxes, and job_app accuracy per mailbox)", "",
                   "LM epochs: `lm/` against `lm_e2/`, the same corpus and rate for 2 epochs. Without signals: no sender and no",
