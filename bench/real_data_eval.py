@@ -27,6 +27,9 @@ Stages (each writes into --out and is skipped when its output exists, so a run c
   demo_seeds  the linear recipe (leave one source out, and the test split) with the demo mailbox drawn from seeds
          42, 1 and 2 (`jobmail.classifier.training_demo`; --seed's are the loso and linear stages' runs when they are
          among the stages): how much the draw of generated mail moves the figures  -> loso_demoseed*.json
+  unseen every raw SpamAssassin and Enron message (no candidate's application mail expected; Enron's "Employment
+         arrangements" folder is mostly the hiring side's mail), scored by the test-split models: how many each
+         flags as job applications                                                         -> unseen.json
   calibration  for each leave-one-source-out ULMFiT model: a temperature (and an isotonic map) fitted on its valid
          split, and the held-out mailbox's job_app ECE without and with it                -> calibration.json
 Prints the tables and rewrites results.md after every stage. A --out whose dataset.parquet was built from other
@@ -242,6 +245,25 @@ def french_mailbox(ds:pd.DataFrame, out:Path, labeled:Path) -> pd.DataFrame:
     path.write_text(json.dumps(rows, indent=1))
     return pd.DataFrame(rows)
 
+def raw_corpus_name(path:str) -> str:
+    "Which raw corpus a message of `raw/` comes from: SpamAssassin ham or spam, Enron, or Enron's 'Employment arrangements' folder."
+    if '/enron-berkeley/' in path: return 'Enron: employment arrangements (1.5)' if '/enron-berkeley/5/' in path else 'Enron: other categories'
+    return 'SpamAssassin spam' if '/spam-' in path else 'SpamAssassin ham'
+
+def unseen_mail(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
+    "Every raw SpamAssassin and Enron message (2002-2003 mail, in no training set) scored by the test-split models and TF-IDF + LR: how many each flags as job applications, per corpus."
+    path = out/'unseen.json'
+    if path.exists(): return pd.DataFrame(json.loads(path.read_text()))
+    df = ingest([p for p in (shared_data('raw/spamassassin'), shared_data('raw/enron-berkeley')) if p])
+    df['corpus'] = df['source'].map(raw_corpus_name)
+    table = df.groupby('corpus').size().rename('messages').to_frame()
+    for name, label in (('model', 'ULMFiT'), ('linear', 'linear'), ('ensemble', 'ensemble')):
+        if (out/name).exists(): table[f'flagged by {label}'] = (model_predictions(out/name, df)['job_app_prob'] >= 0.5).groupby(df['corpus']).sum()
+    table['flagged by TF-IDF + LR'] = (tfidf_baseline(ds[ds['split'] == 'train'], df)['job_app_prob'] >= 0.5).groupby(df['corpus']).sum()
+    rows = table.reset_index().to_dict('records')
+    path.write_text(json.dumps(rows, indent=1, default=int))
+    return pd.DataFrame(rows)
+
 def job_app_logits(model_dir:Path, df:pd.DataFrame) -> np.ndarray:
     "The ULMFiT job_app learner's logits (False, True) for the rows of `df`, from its sealed pickle."
     with warnings.catch_warnings():
@@ -270,7 +292,7 @@ def calibration(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|None, seconds:float, ablation=None, calib=None, french=None, adapted=None,
-           seeds=None) -> str:
+           seeds=None, unseen=None) -> str:
     "results.md: the LMs, the test-split table, per source, and the leave-one-source-out table (what has run so far)."
     lines = [f"# ULMFiT on ../shared/data (size {SIZE}, unfreezing epochs {EPOCHS}, no Wikitext-103)", ""]
     for d in [d for d in (lm_a, out/'lm') if (d/'lm.json').exists()]:
@@ -317,6 +339,9 @@ def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|No
                   adapted.round(3).to_markdown(index=False), ""]
     if seeds is not None:
         lines += ["## The linear recipe with the demo mailbox drawn from other seeds", "", seeds.round(3).to_markdown(index=False), ""]
+    if unseen is not None:
+        lines += ["## Raw SpamAssassin and Enron mail, flagged as job applications by the test-split models", "",
+                  unseen.to_markdown(index=False), ""]
     if french is not None:
         lines += [f"## The French mailbox ({FRENCH}), every labeled email, by models trained without it", "",
                   french.round(3).to_markdown(index=False), ""]
@@ -390,6 +415,7 @@ def main():
     print(report(out, ds, lm_a, results, rows, time.time() - t0, abl, calibration(ds, out) if 'calibration' in stages else None,
                  french_mailbox(ds, out, labeled) if 'french' in stages and labeled is not None else None,
                  test_split_adapted(ds, out) if 'loso' in stages and (out/'linear').exists() else None,
-                 demo_seeds(ds, out, args.seed, rows) if 'demo_seeds' in stages else None))
+                 demo_seeds(ds, out, args.seed, rows) if 'demo_seeds' in stages else None,
+                 unseen_mail(ds, out) if 'unseen' in stages and shared_data('raw/spamassassin') else None))
 
 if __name__ == '__main__': sys.exit(main())
