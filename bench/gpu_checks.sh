@@ -8,7 +8,8 @@
 #     python bench/real_data_eval.py --out .gpu/real --lm-corpus all --stages data,corpus
 # and optionally .whl/devsite.tgz, the packages the machine's image lacks (fastai, spaCy, ... built for its Python),
 # unpacked onto PYTHONPATH: `bash bench/gpu_devsite.sh` builds it where pip reaches PyPI.
-#     bash bench/gpu_checks.sh    # PREDICT_S, REAL_S: time limits in seconds (PREDICT_S=0 skips 1); LM_MIN: LM budget in minutes; EPOCHS, STAGES
+#     bash bench/gpu_checks.sh    # PREDICT_S, REAL_S: time limits in seconds (PREDICT_S=0 skips 1); LM_MIN: LM budget in minutes; EPOCHS, STAGES;
+#                                 LOSO_SOURCES: the held-out mailboxes of the loso stage, in order (default all)
 set -u
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
 if [ -f .whl/devsite.tgz ]; then mkdir -p /tmp/site && tar xzf .whl/devsite.tgz -C /tmp/site && export PYTHONPATH=/tmp/site:$PWD; fi
@@ -21,7 +22,7 @@ end=$((SECONDS + ${REAL_S:-330}))
 for stages in ${STAGES:-lm,model,linear,ensemble,nolm}; do
     [ $((end - SECONDS)) -gt 5 ] || break
     timeout $((end - SECONDS)) python3 bench/real_data_eval.py --out /tmp/real --size full --lm-corpus all --lm-bs 128 --lm-epochs 12 --lm-clip 0.25 \
-        --lm-minutes "${LM_MIN:-3}" --epochs "${EPOCHS:-3,3,3,10}" --stages "$stages" 2>&1 | unbar >> "$OUT/real.log"
+        --lm-minutes "${LM_MIN:-3}" --epochs "${EPOCHS:-3,3,3,10}" --loso-sources "${LOSO_SOURCES:-}" --stages "$stages" 2>&1 | unbar >> "$OUT/real.log"
 done
 cp /tmp/real/results.md /tmp/real/loso.json /tmp/real/lm/lm.json /tmp/real/lm/perplexity.png "$OUT/" 2>/dev/null
 cp /tmp/real/eval_model/eval.json "$OUT/eval_model.json" 2>/dev/null

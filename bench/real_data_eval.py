@@ -104,12 +104,12 @@ def without_signals(ds:pd.DataFrame) -> pd.DataFrame:
 LOSO_MODELS = ('ulmfit', 'linear', 'ensemble', 'tfidf')
 
 def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS, linear_parts:dict|None=None,
-         linear_extra:pd.DataFrame|None=None) -> list[dict]:
-    "Per held-out source: ULMFiT (on `lm`; None: no LM fine-tuning), linear (`linear_parts`: its TF-IDF parts; `linear_extra`: more training rows), their ensemble and TF-IDF + LR, trained on the other sources."
+         linear_extra:pd.DataFrame|None=None, sources:list[str]|None=None) -> list[dict]:
+    "Per held-out source (`sources`, in that order; default all): ULMFiT (on `lm`; None: no LM fine-tuning), linear (`linear_parts`: its TF-IDF parts; `linear_extra`: more training rows), their ensemble and TF-IDF + LR, trained on the other sources."
     tag = f'_{variant}' if variant else ''
     path = out/f'loso{tag}.json'
     rows = {r['source']: r for r in json.loads(path.read_text())} if path.exists() else {}
-    for src in sorted(ds['source'].unique()):
+    for src in sources or sorted(ds['source'].unique()):
         if src in rows: continue
         t0 = time.time()
         test = ds[ds['source'] == src].assign(split='test')
@@ -366,6 +366,7 @@ def main():
     ap.add_argument('--lm-minutes', type=float, default=None, help='LM time budget: as many of --lm-epochs as fit')
     ap.add_argument('--lm-clip', type=float, default=None, help='clip the LM gradient norm (0.25 keeps a short full-size run from diverging)')
     ap.add_argument('--lm-bs', type=int, default=64); ap.add_argument('--bs', type=int, default=32, help='classifier batch size')
+    ap.add_argument('--loso-sources', default='', help='the loso stage: these held-out sources, in this order (default all)')
     args = ap.parse_args()
     global EPOCHS, SIZE, BS
     EPOCHS, SIZE, BS = tuple(int(e) for e in args.epochs.split(',')), args.size, args.bs
@@ -410,7 +411,7 @@ def main():
             evaluate(out/name, ds, out=out/f'eval_{name}')
         results[name] = json.loads((out/f'eval_{name}'/'eval.json').read_text())
         print(report(out, ds, lm_a, results, None, time.time() - t0), flush=True)
-    rows = loso(ds, out/'lm', out, linear_extra=demo) if {'loso', 'ablations', 'calibration', 'french'} & set(stages) else None
+    rows = loso(ds, out/'lm', out, linear_extra=demo, sources=[s for s in args.loso_sources.split(',') if s] or None) if {'loso', 'ablations', 'calibration', 'french'} & set(stages) else None
     abl = ablations(ds, out, args, rows, demo) if 'ablations' in stages else None
     print(report(out, ds, lm_a, results, rows, time.time() - t0, abl, calibration(ds, out) if 'calibration' in stages else None,
                  french_mailbox(ds, out, labeled) if 'french' in stages and labeled is not None else None,

@@ -151,17 +151,16 @@ def _plot_perplexity(history:list[dict], dest:Path):
     return fig
 
 def _seconds_per_epoch(learn, n_batches:int=30, warmup:int=3) -> float:
-    "Seconds an epoch of `learn` takes (training and validation), timed on `n_batches` batches at learning rate 0 after `warmup` untimed ones."
+    "Seconds an epoch of `learn` takes (training and validation): what `n_batches` more batches add to a `warmup`-batch probe, at learning rate 0."
     def probe(n):
-        pct = min(1., n / len(learn.dls.train))
-        t0 = time.time()
+        pct, start = min(1., n / len(learn.dls.train)), time.time()
         learn.fit(1, 0., cbs=ShortEpochCallback(pct, short_valid=True))
-        return (time.time() - t0) / pct
+        return pct, time.time() - start
     with learn.no_logging(), learn.no_bar():
         probe(warmup)  # one-off costs of the first batches (CUDA kernels, cuDNN plans, allocations), which an epoch pays once
-        seconds = probe(n_batches)
+        (pct0, t0), (pct1, t1) = probe(warmup), probe(warmup + n_batches)  # the difference drops what every fit call costs once
     learn.opt = None  # a fresh optimizer for the real run: the probe changed no weight
-    return seconds
+    return (t1 - t0) / (pct1 - pct0) if pct1 > pct0 else t1 / pct1
 
 def check_converged(history:list[dict], # `train_lm`'s per-epoch records
                     vocab_size:int, # the LM's vocabulary size: a uniform guess has this perplexity
