@@ -27,6 +27,8 @@ Stages (each writes into --out and is skipped when its output exists, so a run c
   demo_seeds  the linear recipe (leave one source out, and the test split) with the demo mailbox drawn from seeds
          42, 1 and 2 (`jobmail.classifier.training_demo`; --seed's are the loso and linear stages' runs when they are
          among the stages): how much the draw of generated mail moves the figures  -> loso_demoseed*.json
+  quotes the linear recipe beside the same without the message a reply answers (no xxquote: `quoted` emptied in the
+         labeled and the demo mail), leave one source out and the test split               -> loso_noquote.json
   unseen every raw SpamAssassin and Enron message (no candidate's application mail expected; Enron's "Employment
          arrangements" folder is mostly the hiring side's mail), scored by the test-split models: how many each
          flags as job applications                                                         -> unseen.json
@@ -199,22 +201,42 @@ def test_split_adapted(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
 
 DEMO_SEEDS = (42, 1, 2)
 
+def linear_summary(rows:list[dict], lin:Path, test:pd.DataFrame, enough:list[str]) -> dict:
+    "Held-out means of a linear model's leave-one-source-out `rows`, and the test-split figures of `lin` (its model trained on the train split)."
+    t = pd.DataFrame(rows).set_index('source')
+    ja, st = labels_of(test)
+    pred = model_predictions(lin, test)
+    m = classification_metrics(ja, st, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy())
+    return {'held out: mean job_app acc': t['linear_job_app_acc'].mean(), 'prior adapted': t['linear_prior_job_app_acc'].mean(),
+            f'status F1 (>= {MIN_STATUS_JOBS} job emails)': t.loc[enough, 'linear_status_f1'].mean(), 'ECE': t['linear_ece'].mean(),
+            'ECE adapted': t['linear_prior_ece'].mean(), **{f'{s}': t.loc[s, 'linear_job_app_acc'] for s in t.index},
+            'test split job_app acc': m['job_app']['accuracy'], 'test ECE': m['job_app']['ece'], 'test status F1': m['status']['macro_f1_core']}
+
+DEMO_SEEDS = (42, 1, 2)
+
 def demo_seeds(ds:pd.DataFrame, out:Path, recipe_seed:int, recipe_rows:list|None) -> pd.DataFrame:
     "The linear recipe with the demo mailbox of each of `DEMO_SEEDS`: leave-one-source-out means and the test split, to show how much the generated mail's draw moves them."
     rows, enough, test = [], status_sources(ds), ds[ds['split'] == 'test']
-    ja, st = labels_of(test)
     for seed in DEMO_SEEDS:
         recipe = seed == recipe_seed and recipe_rows is not None and (out/'linear'/'linear.json').exists()  # the `loso` and `linear` stages' own runs
-        t = pd.DataFrame(recipe_rows if recipe else loso(ds, None, out, f'demoseed{seed}', ('linear',), linear_extra=training_demo(seed))).set_index('source')
+        held = recipe_rows if recipe else loso(ds, None, out, f'demoseed{seed}', ('linear',), linear_extra=training_demo(seed))
         lin = out/'linear' if recipe else out/f'linear_demoseed{seed}'
         if not (lin/'linear.json').exists(): train_linear(ds, lin, seed=seed, demo_mail=True)
-        pred = model_predictions(lin, test)
-        m = classification_metrics(ja, st, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy())
-        rows.append({'demo seed': seed, 'held out: mean job_app acc': t['linear_job_app_acc'].mean(),
-                     'prior adapted': t['linear_prior_job_app_acc'].mean(), f'status F1 (>= {MIN_STATUS_JOBS} job emails)': t.loc[enough, 'linear_status_f1'].mean(),
-                     'ECE': t['linear_ece'].mean(), 'ECE adapted': t['linear_prior_ece'].mean(), **{f'{s}': t.loc[s, 'linear_job_app_acc'] for s in t.index},
-                     'test split job_app acc': m['job_app']['accuracy'], 'test ECE': m['job_app']['ece'], 'test status F1': m['status']['macro_f1_core']})
+        rows.append({'demo seed': seed, **linear_summary(held, lin, test, enough)})
     return pd.DataFrame(rows)
+
+def without_quotes(df:pd.DataFrame) -> pd.DataFrame:
+    "The table with no reply's quoted part: model inputs without `xxquote`."
+    return df.assign(quoted='')
+
+def quote_ablation(ds:pd.DataFrame, out:Path, recipe_rows:list, demo:pd.DataFrame) -> pd.DataFrame:
+    "The linear recipe beside the same without the message a reply answers (`xxquote`), in its training mail, the demo mailbox's and the test mail."
+    enough, bare = status_sources(ds), without_quotes(ds)
+    lin = out/'linear_noquote'
+    if not (lin/'linear.json').exists(): LinearModel.train(pd.concat([bare[bare['split'] == 'train'], without_quotes(demo)])).save(lin)
+    held = loso(bare, None, out, 'noquote', ('linear',), linear_extra=without_quotes(demo))
+    return pd.DataFrame([{'linear': 'the recipe (with the quoted message)', **linear_summary(recipe_rows, out/'linear', ds[ds['split'] == 'test'], enough)},
+                         {'linear': 'without the quoted message', **linear_summary(held, lin, bare[bare['split'] == 'test'], enough)}])
 
 FRENCH = 'capitalyzer-linkedin'  # the one mailbox in French
 
@@ -292,7 +314,7 @@ def calibration(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|None, seconds:float, ablation=None, calib=None, french=None, adapted=None,
-           seeds=None, unseen=None) -> str:
+           seeds=None, unseen=None, quotes=None) -> str:
     "results.md: the LMs, the test-split table, per source, and the leave-one-source-out table (what has run so far)."
     lines = [f"# ULMFiT on ../shared/data (size {SIZE}, unfreezing epochs {EPOCHS}, no Wikitext-103)", ""]
     for d in [d for d in (lm_a, out/'lm') if (d/'lm.json').exists()]:
@@ -339,6 +361,8 @@ def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|No
                   adapted.round(3).to_markdown(index=False), ""]
     if seeds is not None:
         lines += ["## The linear recipe with the demo mailbox drawn from other seeds", "", seeds.round(3).to_markdown(index=False), ""]
+    if quotes is not None:
+        lines += ["## The linear recipe with and without the message a reply answers (xxquote)", "", quotes.round(3).to_markdown(index=False), ""]
     if unseen is not None:
         lines += ["## Raw SpamAssassin and Enron mail, flagged as job applications by the test-split models", "",
                   unseen.to_markdown(index=False), ""]
@@ -367,6 +391,7 @@ def main():
     ap.add_argument('--lm-clip', type=float, default=None, help='clip the LM gradient norm (0.25 keeps a short full-size run from diverging)')
     ap.add_argument('--lm-bs', type=int, default=64); ap.add_argument('--bs', type=int, default=32, help='classifier batch size')
     ap.add_argument('--loso-sources', default='', help='the loso stage: these held-out sources, in this order (default all)')
+    ap.add_argument('--loso-models', default=','.join(LOSO_MODELS), help="the loso stage's models (linear,tfidf: no LM needed)")
     args = ap.parse_args()
     global EPOCHS, SIZE, BS
     EPOCHS, SIZE, BS = tuple(int(e) for e in args.epochs.split(',')), args.size, args.bs
@@ -399,7 +424,7 @@ def main():
         train_lm(texts, out/'lm', size=SIZE, pretrained=str(start) if start else 'none', epochs=args.lm_epochs or (3 if start else 10),
                  lr=2e-3 if start else 1e-2, bs=args.lm_bs, max_vocab=12000, seed=args.seed, minutes=args.lm_minutes, clip=args.lm_clip)
         print(report(out, ds, lm_a, {}, None, time.time() - t0), flush=True)
-    demo = training_demo(args.seed) if {'loso', 'ablations', 'calibration', 'french'} & set(stages) else None
+    demo = training_demo(args.seed) if {'loso', 'ablations', 'calibration', 'french', 'quotes'} & set(stages) else None
     results = {}
     for name in [s for s in stages if s in ('model', 'linear', 'ensemble', 'nolm')]:
         if not (out/f'eval_{name}'/'eval.json').exists():
@@ -411,12 +436,13 @@ def main():
             evaluate(out/name, ds, out=out/f'eval_{name}')
         results[name] = json.loads((out/f'eval_{name}'/'eval.json').read_text())
         print(report(out, ds, lm_a, results, None, time.time() - t0), flush=True)
-    rows = loso(ds, out/'lm', out, linear_extra=demo, sources=[s for s in args.loso_sources.split(',') if s] or None) if {'loso', 'ablations', 'calibration', 'french'} & set(stages) else None
+    rows = loso(ds, out/'lm', out, models=tuple(args.loso_models.split(',')), linear_extra=demo, sources=[s for s in args.loso_sources.split(',') if s] or None) if {'loso', 'ablations', 'calibration', 'french', 'quotes'} & set(stages) else None
     abl = ablations(ds, out, args, rows, demo) if 'ablations' in stages else None
     print(report(out, ds, lm_a, results, rows, time.time() - t0, abl, calibration(ds, out) if 'calibration' in stages else None,
                  french_mailbox(ds, out, labeled) if 'french' in stages and labeled is not None else None,
                  test_split_adapted(ds, out) if 'loso' in stages and (out/'linear').exists() else None,
                  demo_seeds(ds, out, args.seed, rows) if 'demo_seeds' in stages else None,
-                 unseen_mail(ds, out) if 'unseen' in stages and shared_data('raw/spamassassin') else None))
+                 unseen_mail(ds, out) if 'unseen' in stages and shared_data('raw/spamassassin') else None,
+                 quote_ablation(ds, out, rows, demo) if 'quotes' in stages else None))
 
 if __name__ == '__main__': sys.exit(main())

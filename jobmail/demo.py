@@ -637,6 +637,14 @@ def _cte(rng:random.Random, charset:str) -> str:
     if charset == 'us-ascii': return '7bit'
     return rng.choice(('quoted-printable', 'base64', '8bit'))
 
+def _quoted(parent:EmailMessage, lang:str) -> str:
+    "`parent`'s plain text as a mail client quotes it under a reply: an attribution line, then each line behind '> '."
+    part = parent.get_body(('plain',))
+    text = part.get_content().strip() if part is not None else ''
+    if not text: return ''
+    said = f"Le {parent['Date']}, {parent['From']} a écrit :" if lang == 'fr' else f"On {parent['Date']}, {parent['From']} wrote:"
+    return '\n' + said + '\n' + '\n'.join(f'> {line}' if line else '>' for line in text.splitlines()) + '\n'
+
 def build_message(rng:random.Random, # the mailbox's generator
                   kind:Kind, # the template
                   f:dict, # the fields, from `_fields`
@@ -644,12 +652,13 @@ def build_message(rng:random.Random, # the mailbox's generator
                   in_reply_to:str|None=None, # Message-ID this message answers, for threads
                   subject:str|None=None, # the subject (default: drawn from the kind's)
                   to:str|None=None, # the To header (default: the mailbox owner, `RECIPIENT`)
+                  quote:EmailMessage|None=None, # the message this one answers, quoted under a plain message's text
                  ) -> EmailMessage:
     "One RFC 822 message of `kind`."
     sender, drawn, paras = _fill(rng, kind, f)
     subject = drawn if subject is None else subject
     if in_reply_to and not subject.lower().startswith('re:'): subject = 'Re: ' + subject
-    text = '\n\n'.join(paras) + '\n'
+    text = '\n\n'.join(paras) + '\n' + (_quoted(quote, kind.lang) if quote is not None and kind.style == 'plain' else '')
     msg = EmailMessage(policy=email.policy.default)
     msg['From'], msg['To'], msg['Subject'] = sender, to or email.utils.formataddr(RECIPIENT), subject
     msg['Date'] = email.utils.format_datetime(when)
@@ -751,8 +760,10 @@ def demo_messages(n:int=1200, # number of messages
         parent = None
         for kind, f, when in thread:
             owner = kind.senders == (OWNER,)  # the owner answers the message before, under its subject
-            msg = build_message(rng, kind, f, when, in_reply_to=parent['Message-ID'] if parent and kind.style == 'plain' else None,
-                                subject=parent['Subject'] if owner and parent else None, to=parent['From'] if owner and parent else None)
+            reply = parent is not None and kind.style == 'plain'
+            msg = build_message(rng, kind, f, when, in_reply_to=parent['Message-ID'] if reply else None,
+                                subject=parent['Subject'] if owner and parent else None, to=parent['From'] if owner and parent else None,
+                                quote=parent if reply and parent.get_content_type() == 'text/plain' else None)  # person to person: the answer quotes
             parent = msg
             out.append((msg, dict(id=msg['Message-ID'].strip().strip('<>').strip(), job_app=kind.job_app, status=kind.status, kind=kind.name, lang=kind.lang), when))
     out.sort(key=lambda o: (o[2], o[1]['id']))

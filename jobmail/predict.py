@@ -194,12 +194,13 @@ def _one_line(e:BaseException) -> str:
     if isinstance(e, PreparedError): return str(e)
     return f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
 
-def _email_text(email) -> tuple:
-    "(subject, sender, text, headers) of an email dict; `text` falls back to `body`."
+def _email_text(email) -> dict:
+    "The `model_input` arguments of an email dict: subject, sender, text (falling back to `body`), headers and the quoted message."
     if not isinstance(email, dict): raise InputError(f"an email must be a dict of fields, got {type(email).__name__}")
     get = lambda k: email.get(k) if isinstance(email.get(k), str) or email.get(k) is None else str(email.get(k))
     text = email.get('text') if email.get('text') not in (None, '') else email.get('body')
-    return get('subject') or '', get('sender') or '', text if isinstance(text, str) else ('' if text is None else str(text)), email.get('headers')
+    return dict(subject=get('subject') or '', sender=get('sender') or '', text=text if isinstance(text, str) else ('' if text is None else str(text)),
+                headers=email.get('headers'), quoted=get('quoted') or '')
 
 # %% ../nbs/09_predict.ipynb #0bc2ca25
 class Predictor:
@@ -353,7 +354,7 @@ def prepare_emails(emails:list, # email dicts
     "Per email: its model input (token ids; texts for a linear model), or the exception that building it raised."
     out = []
     for e in emails:
-        try: out.append(text_builder(*_email_text(e)))
+        try: out.append(text_builder(**_email_text(e)))
         except Exception as ex: out.append(ex)
     good = [i for i, t in enumerate(out) if not isinstance(t, Exception)]
     for i, x in zip(good, encode_texts([out[i] for i in good], tokenizer, stoi, cap)): out[i] = x

@@ -16,9 +16,9 @@ from fastcore.basics import compose
 from .core import InputError, read_table, shared_data
 
 # %% auto #0
-__all__ = ['ATS_DOMAINS', 'JOB_BOARD_DOMAINS', 'MAX_CHARS', 'registrable_domain', 'normalize_text', 'parse_headers',
-           'header_tokens', 'sender_tokens', 'model_input', 'sender_flags_only', 'sent_threads', 'model_inputs',
-           'FastTokenizer', 'tokenize_texts', 'real_text_sample', 'token_agreement']
+__all__ = ['ATS_DOMAINS', 'JOB_BOARD_DOMAINS', 'MAX_CHARS', 'QUOTE_CHARS', 'registrable_domain', 'normalize_text',
+           'parse_headers', 'header_tokens', 'sender_tokens', 'quoted_view', 'model_input', 'sender_flags_only',
+           'sent_threads', 'model_inputs', 'FastTokenizer', 'tokenize_texts', 'real_text_sample', 'token_agreement']
 
 # %% ../nbs/02_text.ipynb #a38dbdeb
 ATS_DOMAINS = ('greenhouse.io', 'greenhouse-mail.io', 'lever.co', 'myworkdayjobs.com', 'myworkday.com',
@@ -35,6 +35,8 @@ JOB_BOARD_DOMAINS = ('linkedin.com', 'indeed.com', 'indeedemail.com', 'glassdoor
                      'francetravail.fr', 'pole-emploi.fr', 'stepstone.de', 'xing.com', 'seek.com.au', 'reed.co.uk',
                      'totaljobs.com', 'simplyhired.com', 'careerbuilder.com')
 MAX_CHARS = 3000
+QUOTE_CHARS = 400  # characters of the message a reply answers (its quoted part) in the model input
+
 
 # %% ../nbs/02_text.ipynb #7d0f394b
 _two_level = {'co', 'com', 'ac', 'gov', 'org', 'net', 'edu', 'ne', 'or', 'go'}
@@ -108,27 +110,42 @@ def sender_tokens(sender:str, # the From header: 'Name <local@domain>' or a bare
     return toks if len(toks) > 1 else []
 
 # %% ../nbs/02_text.ipynb #12332f1c
+def _str(x) -> str:
+    if x is None or (isinstance(x, float) and x != x): return ''
+    return x if isinstance(x, str) else str(x)
+
+_re_quote_marks = re.compile(r'(?m)^[ \t>]+')
+_re_attribution = re.compile(r'(?im)^(?:on\b[^\n]*?(?:\n[^\n]*?)?\bwrote:|le\b[^\n]*?\ba\s+[ée]crit\s*:|am\b[^\n]*?\bschrieb[^\n]*:'
+                             r'|el\b[^\n]*?\bescribi[óo]:|-{2,}\s*original\s+message\s*-{2,}'
+                             r'|(?:from|sent|to|cc|subject|date|de|envoy[ée]|à|objet|von|gesendet|an|betreff)\s*:[^\n]*)[ \t]*$')
+
+def quoted_view(quoted:str, # the quoted part of a reply (`jobmail.ingest`'s `quoted` column)
+                n:int=QUOTE_CHARS, # characters to keep
+               ) -> str:
+    "The message a reply answers, as a model reads it: quote marks and attribution lines dropped, normalised, cut to `n` characters."
+    out = normalize_text(_re_attribution.sub('', _re_quote_marks.sub('', _str(quoted))))
+    return out if len(out) <= n else out[:n].rsplit(' ', 1)[0]
+
 def model_input(subject:str='', # the decoded subject
                 sender:str='', # the From header
                 text:str='', # the clean plain-text body
                 headers=None, # model-relevant headers: JSON object string, dict, or None
                 max_chars:int=MAX_CHARS, # cap on the length of the result
                 sent_in_thread:bool=False, # whether the recipient sent mail in this email's thread
+                quoted:str='', # the quoted part of a reply: the message it answers
                ) -> str:
-    "The text a model sees for one email: sender and header signals as special tokens, then subject and body, normalised."
+    "The text a model sees for one email: sender and header signals as special tokens, then subject, body and the message it answers, normalised."
     parts = sender_tokens(_str(sender)) + header_tokens(headers) + (['xxsent'] if sent_in_thread else [])
     if (s := normalize_text(_str(subject))): parts += ['xxsubj', s]
     if (b := normalize_text(_str(text))): parts += ['xxbody', b]
+    if (q := quoted_view(quoted)): parts += ['xxquote', q]
     out = ' '.join(parts)
     if len(out) > max_chars: out = out[:max_chars].rsplit(' ', 1)[0]
     return out
 
-def _str(x) -> str:
-    if x is None or (isinstance(x, float) and x != x): return ''
-    return x if isinstance(x, str) else str(x)
 
 # %% ../nbs/02_text.ipynb #1f88b60d
-_re_sender_identity = re.compile(r'^xxfrom\b.*?(?=\b(?:xxats|xxboard|xxbulk|xxauto|xxreply|xxsent|xxsubj|xxbody)\b|$)')
+_re_sender_identity = re.compile(r'^xxfrom\b.*?(?=\b(?:xxats|xxboard|xxbulk|xxauto|xxreply|xxsent|xxsubj|xxbody|xxquote)\b|$)')
 
 def sender_flags_only(text:str, # a model input (`model_input`)
                      ) -> str:
@@ -144,7 +161,7 @@ def sent_threads(df:pd.DataFrame, # an emails table with `thread_id` and `labels
     if 'thread_id' not in df.columns or 'labels' not in df.columns: return set()
     return {t for t, l in zip(df.thread_id, df.labels) if _str(t) and _is_sent(l)}
 
-def model_inputs(df:pd.DataFrame, # a table with `text` (or `body`) and optionally `subject`, `sender`, `headers`, `thread_id`, `labels`
+def model_inputs(df:pd.DataFrame, # a table with `text` (or `body`) and optionally `subject`, `sender`, `headers`, `quoted`, `thread_id`, `labels`
                  max_chars:int=MAX_CHARS, # cap on each result's length
                 ) -> list[str]:
     "`model_input` for every row of `df`."
@@ -153,8 +170,8 @@ def model_inputs(df:pd.DataFrame, # a table with `text` (or `body`) and optional
         raise InputError(f"the table needs a text (or body) or subject column; it has {', '.join(map(str, df.columns))}")
     col = lambda c: df[c].tolist() if c and c in df.columns else [None]*len(df)
     sent = sent_threads(df)
-    return [model_input(s, f, t, h, max_chars, sent_in_thread=_str(th) in sent)
-            for s, f, t, h, th in zip(col('subject'), col('sender'), col(body), col('headers'), col('thread_id'))]
+    return [model_input(s, f, t, h, max_chars, sent_in_thread=_str(th) in sent, quoted=q)
+            for s, f, t, h, th, q in zip(col('subject'), col('sender'), col(body), col('headers'), col('thread_id'), col('quoted'))]
 
 # %% ../nbs/02_text.ipynb #6546bf48
 _re_pieces = re.compile(r'(?<=\S) |(\S+|\s+)')
