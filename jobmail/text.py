@@ -37,7 +37,6 @@ JOB_BOARD_DOMAINS = ('linkedin.com', 'indeed.com', 'indeedemail.com', 'glassdoor
 MAX_CHARS = 3000
 QUOTE_CHARS = 400  # characters of the message a reply answers (its quoted part) in the model input
 
-
 # %% ../nbs/02_text.ipynb #7d0f394b
 _two_level = {'co', 'com', 'ac', 'gov', 'org', 'net', 'edu', 'ne', 'or', 'go'}
 
