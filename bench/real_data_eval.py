@@ -229,9 +229,10 @@ def without_quotes(df:pd.DataFrame) -> pd.DataFrame:
     "The table with no reply's quoted part: model inputs without `xxquote`."
     return df.assign(quoted='')
 
-def quote_ablation(ds:pd.DataFrame, out:Path, recipe_rows:list, demo:pd.DataFrame) -> pd.DataFrame:
+def quote_ablation(ds:pd.DataFrame, out:Path, recipe_rows:list, demo:pd.DataFrame, seed:int) -> pd.DataFrame:
     "The linear recipe beside the same without the message a reply answers (`xxquote`), in its training mail, the demo mailbox's and the test mail."
     enough, bare = status_sources(ds), without_quotes(ds)
+    if not (out/'linear'/'linear.json').exists(): train_linear(ds, out/'linear', seed=seed, demo_mail=True)  # the `linear` stage's model
     lin = out/'linear_noquote'
     if not (lin/'linear.json').exists(): LinearModel.train(pd.concat([bare[bare['split'] == 'train'], without_quotes(demo)])).save(lin)
     held = loso(bare, None, out, 'noquote', ('linear',), linear_extra=without_quotes(demo))
@@ -443,6 +444,6 @@ def main():
                  test_split_adapted(ds, out) if 'loso' in stages and (out/'linear').exists() else None,
                  demo_seeds(ds, out, args.seed, rows) if 'demo_seeds' in stages else None,
                  unseen_mail(ds, out) if 'unseen' in stages and shared_data('raw/spamassassin') else None,
-                 quote_ablation(ds, out, rows, demo) if 'quotes' in stages else None))
+                 quote_ablation(ds, out, rows, demo, args.seed) if 'quotes' in stages else None))
 
 if __name__ == '__main__': sys.exit(main())
