@@ -21,6 +21,7 @@ from fastcore.script import call_parse, store_true
 from safetensors.torch import load_file
 
 from .core import InputError, ModelError, read_table, write_table
+from .text import own_sent, sent_flags
 
 # %% auto #0
 __all__ = ['MODEL_FORMAT', 'MODEL_TYPES', 'BACKENDS', 'DEFAULT_TOKEN_CAP', 'PREP_CHUNK', 'RESULT_COLUMNS', 'AWDClassifier',
@@ -195,12 +196,12 @@ def _one_line(e:BaseException) -> str:
     return f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
 
 def _email_text(email) -> dict:
-    "The `model_input` arguments of an email dict: subject, sender, text (falling back to `body`), headers and the quoted message."
+    "The `model_input` arguments of an email dict: subject, sender, text (falling back to `body`), headers, the quoted message and `own_sent`."
     if not isinstance(email, dict): raise InputError(f"an email must be a dict of fields, got {type(email).__name__}")
     get = lambda k: email.get(k) if isinstance(email.get(k), str) or email.get(k) is None else str(email.get(k))
     text = email.get('text') if email.get('text') not in (None, '') else email.get('body')
     return dict(subject=get('subject') or '', sender=get('sender') or '', text=text if isinstance(text, str) else ('' if text is None else str(text)),
-                headers=email.get('headers'), quoted=get('quoted') or '')
+                headers=email.get('headers'), quoted=get('quoted') or '', sent_in_thread=own_sent(email))
 
 # %% ../nbs/09_predict.ipynb #0bc2ca25
 class Predictor:
@@ -422,11 +423,12 @@ def predict(self:Predictor, emails:list, # email dicts: subject, sender, text (o
     return res
 
 @patch
-def predict_df(self:Predictor, df:pd.DataFrame, # an emails table (subject, sender, text or body, headers, id)
+def predict_df(self:Predictor, df:pd.DataFrame, # an emails table (subject, sender, text or body, headers, quoted, id; thread_id and labels)
               ) -> pd.DataFrame:
-    "`predict` over a table: one row per email, in order."
+    "`predict` over a table: one row per email, in order, each read with its thread as `model_inputs` reads it."
     cols = ['id', 'job_app', 'job_app_prob', 'status', 'status_probs', 'model_version', 'error']
-    return pd.DataFrame(self.predict(df.to_dict('records')), columns=cols)
+    emails = [{**e, 'sent_in_thread': sent} for e, sent in zip(df.to_dict('records'), sent_flags(df))]
+    return pd.DataFrame(self.predict(emails), columns=cols)
 
 # %% ../nbs/09_predict.ipynb #55601a83
 def adapt_prior(probs, # job_app probabilities from a model trained with `train_prior`
@@ -453,7 +455,7 @@ def adapt_prior(probs, # job_app probabilities from a model trained with `train_
 
 # %% ../nbs/09_predict.ipynb #8c3860cf
 RESULT_COLUMNS = ['id', 'job_app', 'job_app_prob', 'status', 'status_probs', 'model_version', 'error']
-_EMAIL_FIELDS = ('id', 'subject', 'sender', 'text', 'body', 'headers')
+_EMAIL_FIELDS = ('id', 'subject', 'sender', 'text', 'body', 'headers', 'quoted', 'labels')  # what `Predictor.predict` reads of a row
 
 def results_table(results:list[dict], # what `Predictor.predict` returns
                  ) -> pd.DataFrame:

@@ -216,6 +216,8 @@ class Batcher:
 
 # %% ../nbs/10_server.ipynb #701609e4
 def _s(description): return {'type': 'string', 'description': description}
+_SENT = {'type': 'boolean', 'description': "whether the mailbox owner sent mail in this email's thread (in Gmail: a message "
+                                           "of the thread has the SENT label); the email's own SENT label counts without it"}
 
 _GMAIL_PART = {
     'type': 'object', 'description': "A MIME part of a Gmail message (format=full).",
@@ -234,14 +236,15 @@ EMAIL_SCHEMAS = {
         'properties': {'id': _s("your id for the email, returned with its result"), 'subject': _s("the Subject"),
                        'sender': _s("the From address"), 'body': _s("the body, plain text or HTML"),
                        'headers': {'type': 'object', 'additionalProperties': {'type': 'string'},
-                                   'description': "headers the model may use, e.g. List-Unsubscribe, Precedence"}},
+                                   'description': "headers the model may use, e.g. List-Unsubscribe, Precedence"},
+                       'sent_in_thread': _SENT},
         'anyOf': [{'required': ['subject']}, {'required': ['sender']}, {'required': ['body']}],
         'example': {'id': 'm1', 'subject': 'Interview invitation', 'sender': 'jobs@acme.example',
                     'body': 'We would like to invite you to an interview for the Data Analyst role.'}},
     'RawEmail': {
         'type': 'object', 'additionalProperties': False, 'required': ['raw'],
         'description': "A whole RFC 822 message as text.",
-        'properties': {'id': _s("your id for the email (default: its Message-ID)"), 'raw': _s("the RFC 822 message")},
+        'properties': {'id': _s("your id for the email (default: its Message-ID)"), 'raw': _s("the RFC 822 message"), 'sent_in_thread': _SENT},
         'example': {'raw': 'From: jobs@acme.example\r\nSubject: Your application\r\nMessage-ID: <a1@acme.example>\r\n\r\nThanks for applying.'}},
     'GmailMessage': {
         'type': 'object', 'required': ['id', 'threadId'],
@@ -250,7 +253,7 @@ EMAIL_SCHEMAS = {
                        'labelIds': {'type': 'array', 'items': {'type': 'string'}}, 'snippet': {'type': 'string'},
                        'historyId': {'type': 'string'}, 'internalDate': {'type': 'string'},
                        'sizeEstimate': {'type': 'integer'}, 'raw': _s("the message, base64url"),
-                       'payload': {'$ref': '#/components/schemas/GmailMessagePart'}},
+                       'payload': {'$ref': '#/components/schemas/GmailMessagePart'}, 'sent_in_thread': _SENT},
         'anyOf': [{'required': ['payload']}, {'required': ['raw']}],
         'example': {'id': '18c1', 'threadId': '18c1', 'payload': {'mimeType': 'text/plain',
                     'headers': [{'name': 'Subject', 'value': 'Your application'}, {'name': 'From', 'value': 'jobs@acme.example'}],
@@ -406,12 +409,13 @@ def email_row(kind:str, # one of `EMAIL_SCHEMAS`
              ) -> dict:
     "The emails-table row of a validated email object, read by `jobmail.ingest`."
     from jobmail import ingest
-    if kind == 'GmailMessage': return ingest.gmail_to_row(obj, source='api')
-    if kind == 'RawEmail':
+    if kind == 'GmailMessage': row = ingest.gmail_to_row(obj, source='api')
+    elif kind == 'RawEmail':
         row = ingest.parse_message(obj['raw'], source='api')
-        return {**row, 'id': obj['id']} if 'id' in obj else row
-    return ingest.fields_to_row(subject=obj.get('subject', ''), sender=obj.get('sender', ''), body=obj.get('body', ''),
-                                id=obj.get('id'), source='api', headers=obj.get('headers') or None)
+        if 'id' in obj: row['id'] = obj['id']
+    else: row = ingest.fields_to_row(subject=obj.get('subject', ''), sender=obj.get('sender', ''), body=obj.get('body', ''),
+                                     id=obj.get('id'), source='api', headers=obj.get('headers') or None)
+    return {**row, 'sent_in_thread': obj.get('sent_in_thread', False)}
 
 # %% ../nbs/10_server.ipynb #0b64fef5
 _SERVICES = weakref.WeakSet()

@@ -18,7 +18,8 @@ from .core import InputError, read_table, shared_data
 # %% auto #0
 __all__ = ['ATS_DOMAINS', 'JOB_BOARD_DOMAINS', 'MAX_CHARS', 'QUOTE_CHARS', 'registrable_domain', 'normalize_text',
            'parse_headers', 'header_tokens', 'sender_tokens', 'quoted_view', 'model_input', 'sender_flags_only',
-           'sent_threads', 'model_inputs', 'FastTokenizer', 'tokenize_texts', 'real_text_sample', 'token_agreement']
+           'is_sent', 'own_sent', 'sent_threads', 'sent_flags', 'model_inputs', 'FastTokenizer', 'tokenize_texts',
+           'real_text_sample', 'token_agreement']
 
 # %% ../nbs/02_text.ipynb #a38dbdeb
 ATS_DOMAINS = ('greenhouse.io', 'greenhouse-mail.io', 'lever.co', 'myworkdayjobs.com', 'myworkday.com',
@@ -152,15 +153,30 @@ def sender_flags_only(text:str, # a model input (`model_input`)
     return _re_sender_identity.sub('', text, count=1).lstrip()
 
 # %% ../nbs/02_text.ipynb #51749509
-def _is_sent(labels) -> bool: return 'sent' in {l.strip().lower() for l in _str(labels).split(',')}
+def is_sent(labels, # an email's labels, comma-separated as the emails table holds them
+           ) -> bool:
+    "Whether `labels` hold Gmail's `Sent` (`SENT` in the Gmail API)."
+    return 'sent' in {l.strip().lower() for l in _str(labels).split(',')}
+
+def own_sent(email:dict, # an email dict or table row
+            ) -> bool:
+    "Whether an email itself says the recipient sent mail in its thread: a true `sent_in_thread` or its own `Sent` label."
+    return email.get('sent_in_thread') in (True,) or is_sent(email.get('labels'))
 
 def sent_threads(df:pd.DataFrame, # an emails table with `thread_id` and `labels`
                 ) -> set:
     "The thread ids in which the recipient sent mail (a message labeled `Sent`)."
     if 'thread_id' not in df.columns or 'labels' not in df.columns: return set()
-    return {t for t, l in zip(df.thread_id, df.labels) if _str(t) and _is_sent(l)}
+    return {_str(t) for t, l in zip(df.thread_id, df.labels) if _str(t) and is_sent(l)}
 
-def model_inputs(df:pd.DataFrame, # a table with `text` (or `body`) and optionally `subject`, `sender`, `headers`, `quoted`, `thread_id`, `labels`
+def sent_flags(df:pd.DataFrame, # an emails table, with or without `thread_id`, `labels` and `sent_in_thread`
+              ) -> list[bool]:
+    "Per row: whether the recipient sent mail in its thread (`own_sent`, or a message of its `thread_id` labeled `Sent`)."
+    sent, cols = sent_threads(df), [c for c in ('labels', 'sent_in_thread') if c in df.columns]
+    threads = df['thread_id'].tolist() if 'thread_id' in df.columns else [None]*len(df)
+    return [own_sent(r) or _str(t) in sent for t, r in zip(threads, df[cols].to_dict('records'))]
+
+def model_inputs(df:pd.DataFrame, # a table with `text` (or `body`) and optionally `subject`, `sender`, `headers`, `quoted`, `thread_id`, `labels`, `sent_in_thread`
                  max_chars:int=MAX_CHARS, # cap on each result's length
                 ) -> list[str]:
     "`model_input` for every row of `df`."
@@ -168,9 +184,8 @@ def model_inputs(df:pd.DataFrame, # a table with `text` (or `body`) and optional
     if body is None and 'subject' not in df.columns:
         raise InputError(f"the table needs a text (or body) or subject column; it has {', '.join(map(str, df.columns))}")
     col = lambda c: df[c].tolist() if c and c in df.columns else [None]*len(df)
-    sent = sent_threads(df)
-    return [model_input(s, f, t, h, max_chars, sent_in_thread=_str(th) in sent, quoted=q)
-            for s, f, t, h, th, q in zip(col('subject'), col('sender'), col(body), col('headers'), col('thread_id'), col('quoted'))]
+    return [model_input(s, f, t, h, max_chars, sent_in_thread=sent, quoted=q)
+            for s, f, t, h, sent, q in zip(col('subject'), col('sender'), col(body), col('headers'), sent_flags(df), col('quoted'))]
 
 # %% ../nbs/02_text.ipynb #6546bf48
 _re_pieces = re.compile(r'(?<=\S) |(\S+|\s+)')
