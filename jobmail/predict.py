@@ -21,7 +21,6 @@ from fastcore.script import call_parse, store_true
 from safetensors.torch import load_file
 
 from .core import InputError, ModelError, read_table, write_table
-from .text import own_sent, sent_flags
 
 # %% auto #0
 __all__ = ['MODEL_FORMAT', 'MODEL_TYPES', 'BACKENDS', 'DEFAULT_TOKEN_CAP', 'PREP_CHUNK', 'RESULT_COLUMNS', 'AWDClassifier',
@@ -197,6 +196,7 @@ def _one_line(e:BaseException) -> str:
 
 def _email_text(email) -> dict:
     "The `model_input` arguments of an email dict: subject, sender, text (falling back to `body`), headers, the quoted message and `own_sent`."
+    from jobmail.text import own_sent  # jobmail.text loads fastai: not at import time
     if not isinstance(email, dict): raise InputError(f"an email must be a dict of fields, got {type(email).__name__}")
     get = lambda k: email.get(k) if isinstance(email.get(k), str) or email.get(k) is None else str(email.get(k))
     text = email.get('text') if email.get('text') not in (None, '') else email.get('body')
@@ -426,6 +426,7 @@ def predict(self:Predictor, emails:list, # email dicts: subject, sender, text (o
 def predict_df(self:Predictor, df:pd.DataFrame, # an emails table (subject, sender, text or body, headers, quoted, id; thread_id and labels)
               ) -> pd.DataFrame:
     "`predict` over a table: one row per email, in order, each read with its thread as `model_inputs` reads it."
+    from jobmail.text import sent_flags
     cols = ['id', 'job_app', 'job_app_prob', 'status', 'status_probs', 'model_version', 'error']
     emails = [{**e, 'sent_in_thread': sent} for e, sent in zip(df.to_dict('records'), sent_flags(df))]
     return pd.DataFrame(self.predict(emails), columns=cols)
