@@ -11,8 +11,10 @@ Stages (each writes into --out and is skipped when its output exists, so a run c
   corpus only the LM corpus below                                                       -> lm_corpus.parquet
   lm     the email LM on the non-test labeled texts, a sample of the raw SpamAssassin + Enron mail
          (jobmail.ingest) and of Enron-Spam (--lm-corpus all: every message of them); from lm_a/fastai
-         (--pretrained PATH) when lm_a exists, else from scratch                       -> lm_corpus.parquet, lm/
-  model  job_app + status classifiers on lm/, exported and evaluated on the test split   -> model/, eval_model/
+         (--pretrained PATH) when lm_a exists, else from scratch; --lm-demo adds the demo mailbox's texts (English
+         and French)                                                                   -> lm_corpus.parquet, lm/
+  model  job_app + status classifiers on lm/, exported and evaluated on the test split (--ulmfit-demo: trained with
+         the demo mailbox too, here and in loso, as the linear model is)                 -> model/, eval_model/
   nolm   the same classifiers without LM fine-tuning (random encoder, vocab of the training texts) -> nolm/, eval_nolm/
   linear jobmail.linear on the train split plus the demo mailbox (`jobmail train --demo-mail`) -> linear/, eval_linear/
   ensemble  model/ + linear/, weight chosen on the valid split (jobmail.ensemble)        -> ensemble/, eval_ensemble/
@@ -93,11 +95,12 @@ def data_fingerprint(labeled:Path) -> str:
     return h.hexdigest()[:16]
 
 def lm_texts(ds:pd.DataFrame, corpus:str, args) -> list[str]:
-    "The LM corpus: the non-test labeled texts plus a sample ('sample') or all ('all') of the outside mail, de-duplicated."
+    "The LM corpus: the non-test labeled texts plus a sample ('sample') or all ('all') of the outside mail (and with --lm-demo the demo mailbox's), de-duplicated."
     enron = read_table(shared_data('corpus/enron_spam.jsonl.gz'))
     raw = raw_corpus(10**9 if corpus == 'all' else args.raw_docs, args.seed)
     if corpus != 'all': enron = enron.sample(args.enron_docs, random_state=args.seed)
-    return list(dict.fromkeys(lm_corpus([ds, raw, enron], max_chars=1500, seed=args.seed)))
+    demo = [training_demo(args.seed)] if args.lm_demo else []
+    return list(dict.fromkeys(lm_corpus([ds, raw, enron, *demo], max_chars=1500, seed=args.seed)))
 
 def without_signals(ds:pd.DataFrame) -> pd.DataFrame:
     "The dataset with no sender and no headers: model inputs without the sender and mailing-list tokens."
@@ -106,8 +109,8 @@ def without_signals(ds:pd.DataFrame) -> pd.DataFrame:
 LOSO_MODELS = ('ulmfit', 'linear', 'ensemble', 'tfidf')
 
 def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS, linear_parts:dict|None=None,
-         linear_extra:pd.DataFrame|None=None, sources:list[str]|None=None) -> list[dict]:
-    "Per held-out source (`sources`, in that order; default all): ULMFiT (on `lm`; None: no LM fine-tuning), linear (`linear_parts`: its TF-IDF parts; `linear_extra`: more training rows), their ensemble and TF-IDF + LR, trained on the other sources."
+         linear_extra:pd.DataFrame|None=None, sources:list[str]|None=None, ulmfit_extra:pd.DataFrame|None=None) -> list[dict]:
+    "Per held-out source (`sources`, in that order; default all): ULMFiT (on `lm`; None: no LM fine-tuning; `ulmfit_extra`: more training rows), linear (`linear_parts`: its TF-IDF parts; `linear_extra`: more training rows), their ensemble and TF-IDF + LR, trained on the other sources."
     tag = f'_{variant}' if variant else ''
     path = out/f'loso{tag}.json'
     rows = {r['source']: r for r in json.loads(path.read_text())} if path.exists() else {}
@@ -120,7 +123,8 @@ def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS, line
         md = out/f'loso{tag}_{_dir_tag(src)}'
         lin, ens = md.with_name(md.name + '_linear'), md.with_name(md.name + '_ensemble')
         if {'ulmfit', 'ensemble'} & set(models) and not (md/'MANIFEST.json').exists():
-            export_model(train_heads(rest, lm, size=SIZE, out=md, epochs=EPOCHS, bs=BS, num_it=NUM_IT), md, rest)
+            train = pd.concat([rest, ulmfit_extra], ignore_index=True)
+            export_model(train_heads(train, lm, size=SIZE, out=md, epochs=EPOCHS, bs=BS, num_it=NUM_IT), md, train)
         if {'linear', 'ensemble'} & set(models) and not (lin/'linear.json').exists(): LinearModel.train(pd.concat([rest[rest['split'] == 'train'], linear_extra]), features=linear_parts).save(lin)
         if 'ensemble' in models and not (ens/'MANIFEST.json').exists(): build_ensemble(md, lin, ens, valid=rest[rest['split'] == 'valid'])
         ja, st = labels_of(test)
@@ -390,6 +394,8 @@ def main():
     ap.add_argument('--lm-epochs', type=int, default=0, help='LM epochs (default 10 from scratch, 3 from --lm-a)')
     ap.add_argument('--lm-minutes', type=float, default=None, help='LM time budget: as many of --lm-epochs as fit')
     ap.add_argument('--lm-clip', type=float, default=None, help='clip the LM gradient norm (0.25 keeps a short full-size run from diverging)')
+    ap.add_argument('--lm-demo', action='store_true', help="add the demo mailbox's texts (English and French) to the LM corpus")
+    ap.add_argument('--ulmfit-demo', action='store_true', help='train the ULMFiT classifiers with the demo mailbox too, as the linear recipe is')
     ap.add_argument('--lm-bs', type=int, default=64); ap.add_argument('--bs', type=int, default=32, help='classifier batch size')
     ap.add_argument('--loso-sources', default='', help='the loso stage: these held-out sources, in this order (default all)')
     ap.add_argument('--loso-models', default=','.join(LOSO_MODELS), help="the loso stage's models (linear,tfidf: no LM needed)")
@@ -425,19 +431,21 @@ def main():
         train_lm(texts, out/'lm', size=SIZE, pretrained=str(start) if start else 'none', epochs=args.lm_epochs or (3 if start else 10),
                  lr=2e-3 if start else 1e-2, bs=args.lm_bs, max_vocab=12000, seed=args.seed, minutes=args.lm_minutes, clip=args.lm_clip)
         print(report(out, ds, lm_a, {}, None, time.time() - t0), flush=True)
-    demo = training_demo(args.seed) if {'loso', 'ablations', 'calibration', 'french', 'quotes'} & set(stages) else None
+    demo = training_demo(args.seed) if {'loso', 'ablations', 'calibration', 'french', 'quotes'} & set(stages) or args.ulmfit_demo else None
+    ulmfit_extra = demo if args.ulmfit_demo else None
     results = {}
     for name in [s for s in stages if s in ('model', 'linear', 'ensemble', 'nolm')]:
         if not (out/f'eval_{name}'/'eval.json').exists():
             if name == 'linear' and not (out/name/'linear.json').exists(): train_linear(ds, out/name, seed=args.seed, demo_mail=True)  # as `jobmail train --demo-mail`
             elif name == 'ensemble' and not (out/name/'MANIFEST.json').exists(): build_ensemble(out/'model', out/'linear', out/name, valid=ds[ds['split'] == 'valid'])
             elif name in ('model', 'nolm') and not (out/name/'MANIFEST.json').exists():
-                trained = train_heads(ds, out/'lm' if name == 'model' else None, size=SIZE, out=out/name, epochs=EPOCHS, bs=BS, num_it=NUM_IT, seed=args.seed)
-                export_model(trained, out/name, ds)
+                train = pd.concat([ds, ulmfit_extra], ignore_index=True)
+                trained = train_heads(train, out/'lm' if name == 'model' else None, size=SIZE, out=out/name, epochs=EPOCHS, bs=BS, num_it=NUM_IT, seed=args.seed)
+                export_model(trained, out/name, train)
             evaluate(out/name, ds, out=out/f'eval_{name}')
         results[name] = json.loads((out/f'eval_{name}'/'eval.json').read_text())
         print(report(out, ds, lm_a, results, None, time.time() - t0), flush=True)
-    rows = loso(ds, out/'lm', out, models=tuple(args.loso_models.split(',')), linear_extra=demo, sources=[s for s in args.loso_sources.split(',') if s] or None) if {'loso', 'ablations', 'calibration', 'french', 'quotes'} & set(stages) else None
+    rows = loso(ds, out/'lm', out, models=tuple(args.loso_models.split(',')), linear_extra=demo, sources=[s for s in args.loso_sources.split(',') if s] or None, ulmfit_extra=ulmfit_extra) if {'loso', 'ablations', 'calibration', 'french', 'quotes'} & set(stages) else None
     abl = ablations(ds, out, args, rows, demo) if 'ablations' in stages else None
     print(report(out, ds, lm_a, results, rows, time.time() - t0, abl, calibration(ds, out) if 'calibration' in stages else None,
                  french_mailbox(ds, out, labeled) if 'french' in stages and labeled is not None else None,

@@ -87,7 +87,7 @@ def pretrained_files(pretrained:str='wt103', # 'wt103', 'none', or a folder with
     "The (weights .pth, itos .pkl) pair to start the LM from, or None to train from scratch."
     if pretrained in (None, '', 'none'): return None
     if pretrained == 'wt103': return _folder_files(download_wt103())
-    folder = Path(pretrained).expanduser()
+    folder = Path(pretrained).expanduser().resolve()  # fastai reads a relative name under the learner's folder
     if not folder.is_dir(): raise ModelError(f"--pretrained {pretrained}: no such folder (use wt103, none, or a folder); {_FIXES}")
     return _folder_files(folder)
 
