@@ -8,7 +8,7 @@
 #     python bench/real_data_eval.py --out .gpu/real --lm-corpus all --stages data,corpus
 # and optionally .whl/devsite.tgz, the packages the machine's image lacks (fastai, spaCy, ... built for its Python),
 # unpacked onto PYTHONPATH: `bash bench/gpu_devsite.sh` builds it where pip reaches PyPI.
-#     bash bench/gpu_checks.sh    # PREDICT_S, REAL_S: time limits in seconds (PREDICT_S=0 skips 1); LM_MIN: LM budget in minutes; EPOCHS, STAGES;
+#     bash bench/gpu_checks.sh    # PREDICT_S, REAL_S: time limits in seconds (PREDICT_S=0 skips 1); LM_MIN: LM budget in minutes (0: exactly LM_EPOCHS, default 12); EPOCHS, STAGES;
 #                                 LOSO_SOURCES: the held-out mailboxes of the loso stage, in order (default all)
 set -u
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
@@ -21,7 +21,7 @@ mkdir -p /tmp/real && cp .gpu/real/dataset.parquet .gpu/real/lm_corpus.parquet /
 end=$((SECONDS + ${REAL_S:-330}))
 for stages in ${STAGES:-lm,model,linear,ensemble,nolm}; do
     [ $((end - SECONDS)) -gt 5 ] || break
-    timeout $((end - SECONDS)) python3 bench/real_data_eval.py --out /tmp/real --size full --lm-corpus all --lm-bs 128 --lm-epochs 12 --lm-clip 0.25 \
+    timeout $((end - SECONDS)) python3 bench/real_data_eval.py --out /tmp/real --size full --lm-corpus all --lm-bs 128 --lm-epochs "${LM_EPOCHS:-12}" --lm-clip 0.25 \
         --lm-minutes "${LM_MIN:-3}" --epochs "${EPOCHS:-3,3,3,10}" --loso-sources "${LOSO_SOURCES:-}" --stages "$stages" 2>&1 | unbar >> "$OUT/real.log"
 done
 cp /tmp/real/results.md /tmp/real/loso.json /tmp/real/lm/lm.json /tmp/real/lm/perplexity.png "$OUT/" 2>/dev/null
