@@ -9,7 +9,10 @@
 # and optionally .whl/devsite.tgz, the packages the machine's image lacks (fastai, spaCy, ... built for its Python),
 # unpacked onto PYTHONPATH: `bash bench/gpu_devsite.sh` builds it where pip reaches PyPI.
 #     bash bench/gpu_checks.sh    # PREDICT_S, REAL_S: time limits in seconds (PREDICT_S=0 skips 1); LM_MIN: LM budget in minutes (0: exactly LM_EPOCHS, default 12); EPOCHS, STAGES;
-#                                 LOSO_SOURCES: the held-out mailboxes of the loso stage, in order (default all)
+#                                 LOSO_SOURCES: the held-out mailboxes of the loso stage, in order (default all);
+#                                 PARALLEL=1: the passes after the first run at the same time, a pass of only "loso" as
+#                                 one process per held-out mailbox (a classifier pair leaves the GPU mostly idle);
+#                                 SIZE: the model size (default full; micro tries the script out on a CPU)
 set -u
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
 if [ -f .whl/devsite.tgz ]; then mkdir -p /tmp/site && tar xzf .whl/devsite.tgz -C /tmp/site && export PYTHONPATH=/tmp/site:$PWD; fi
@@ -19,11 +22,36 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 if [ "${PREDICT_S:-150}" -gt 0 ]; then timeout "${PREDICT_S:-150}" python3 bench/bench_predict.py --gpu 2>&1 | unbar | tee "$OUT/predict.txt"; fi
 mkdir -p /tmp/real && cp .gpu/real/dataset.parquet .gpu/real/lm_corpus.parquet /tmp/real/
 end=$((SECONDS + ${REAL_S:-330}))
+real_eval() {  # $1: --out folder, $2: stages, $3: loso sources (empty: all), $4: log
+    [ $((end - SECONDS)) -gt 5 ] || return 0
+    timeout $((end - SECONDS)) python3 bench/real_data_eval.py --out "$1" --size "${SIZE:-full}" --lm-corpus all --lm-bs 128 \
+        --lm-epochs "${LM_EPOCHS:-12}" --lm-clip 0.25 --lm-minutes "${LM_MIN:-3}" --epochs "${EPOCHS:-3,3,3,10}" \
+        --loso-sources "$3" --stages "$2" 2>&1 | unbar >> "$4"
+}
+sources=${LOSO_SOURCES:-$(python3 -c "import pandas as pd; print(','.join(sorted(pd.read_parquet('/tmp/real/dataset.parquet')['source'].unique())))")}
+first=1; rm -rf /tmp/real_logs; mkdir -p /tmp/real_logs
 for stages in ${STAGES:-lm,model,linear,ensemble,nolm}; do
-    [ $((end - SECONDS)) -gt 5 ] || break
-    timeout $((end - SECONDS)) python3 bench/real_data_eval.py --out /tmp/real --size full --lm-corpus all --lm-bs 128 --lm-epochs "${LM_EPOCHS:-12}" --lm-clip 0.25 \
-        --lm-minutes "${LM_MIN:-3}" --epochs "${EPOCHS:-3,3,3,10}" --loso-sources "${LOSO_SOURCES:-}" --stages "$stages" 2>&1 | unbar >> "$OUT/real.log"
+    if [ "${PARALLEL:-0}" = 1 ] && [ $first = 0 ]; then
+        if [ "$stages" = loso ]; then
+            for src in ${sources//,/ }; do  # each held-out mailbox in a folder of its own, on the same LM
+                mkdir -p "/tmp/real_$src" && cp /tmp/real/dataset.parquet "/tmp/real_$src/" && ln -sfn /tmp/real/lm "/tmp/real_$src/lm"
+                OMP_NUM_THREADS=2 real_eval "/tmp/real_$src" loso "$src" "/tmp/real_logs/loso_$src.log" &
+            done
+        else OMP_NUM_THREADS=2 real_eval /tmp/real "$stages" "$sources" "/tmp/real_logs/${stages//,/_}.log" & fi
+    else real_eval /tmp/real "$stages" "$sources" "$OUT/real.log"; fi
+    first=0
 done
+wait
+for log in /tmp/real_logs/*.log; do [ -f "$log" ] && { echo "== $(basename "$log" .log)"; cat "$log"; } >> "$OUT/real.log"; done
+tail -n 40 "$OUT/real.log"
+if [ "${PARALLEL:-0}" = 1 ]; then  # the held-out mailboxes' rows in one loso.json, in LOSO_SOURCES order
+    python3 - "$sources" <<'PY'
+import json, sys
+from pathlib import Path
+rows = [r for s in sys.argv[1].split(',') for p in [Path(f'/tmp/real_{s}/loso.json')] if p.exists() for r in json.loads(p.read_text())]
+if rows: Path('/tmp/real/loso.json').write_text(json.dumps(rows, indent=1))
+for r in rows: print(r['source'], r['n'], {k: round(v, 3) for k, v in r.items() if k.endswith('job_app_acc') and '_sure_' not in k}, f"{r['seconds']} s")
+PY
+fi
 cp /tmp/real/results.md /tmp/real/loso.json /tmp/real/lm/lm.json /tmp/real/lm/perplexity.png "$OUT/" 2>/dev/null
 cp /tmp/real/eval_model/eval.json "$OUT/eval_model.json" 2>/dev/null
-tail -n 40 "$OUT/real.log"
