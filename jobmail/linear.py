@@ -22,8 +22,8 @@ from .core import InputError, ModelError, STATUSES, check_columns
 from .text import model_inputs, sender_flags_only
 
 # %% auto #0
-__all__ = ['OPENING_CHARS', 'TFIDF_PARTS', 'opening', 'TfidfFeatures', 'fit_temperature', 'LinearHead', 'calibration_groups',
-           'LinearModel']
+__all__ = ['OPENING_CHARS', 'TFIDF_PARTS', 'SUBJECT_VIEW_WEIGHT', 'opening', 'TfidfFeatures', 'fit_temperature', 'LinearHead',
+           'calibration_groups', 'subject_views', 'LinearModel']
 
 # %% ../nbs/14_linear.ipynb #7dd2a74b
 OPENING_CHARS = 400  # characters of the body in the opening view
@@ -128,6 +128,8 @@ class LinearHead:
             folds:int=5, # calibration folds
             seed:int=42, # seed of the folds
             groups=None, # a group per row (template groups): no group is split across calibration folds
+            sample_weight=None, # a weight per row (default 1)
+            calibrate=None, # a boolean mask of the rows whose out-of-fold logits fit the temperature (default all)
            ):
         "Fit on `X` and `labels`; calibrate on `folds`-fold out-of-fold logits."
         classes = sorted(set(labels), key=str)
@@ -142,10 +144,11 @@ class LinearHead:
             if not splits or any(len(np.unique(y[tr])) < len(classes) for tr, _ in splits):  # too few groups of a class
                 splits = StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(X, y)
             for tr, va in splits:
-                m = make().fit(X[tr], y[tr])
+                m = make().fit(X[tr], y[tr], sample_weight=None if sample_weight is None else sample_weight[tr])
                 oof[va] = _logits(m.coef_, m.intercept_, X[va])
-        clf = make().fit(X, y)
-        t = fit_temperature(oof, y) if n_folds >= 2 else 1.0
+        clf = make().fit(X, y, sample_weight=sample_weight)
+        keep = slice(None) if calibrate is None else calibrate
+        t = fit_temperature(oof[keep], y[keep]) if n_folds >= 2 else 1.0
         return cls(classes, np.ascontiguousarray(clf.coef_, dtype=np.float32), np.ascontiguousarray(clf.intercept_, dtype=np.float32), t)
 
     def predict_proba(self, X) -> np.ndarray:
@@ -160,6 +163,21 @@ def calibration_groups(df:pd.DataFrame, # a dataset table, with or without a `gr
     own = pd.Series([f'row {i}' for i in range(len(df))], index=df.index)
     return df['group'].astype(object).where(df['group'].notna(), own).astype(str).to_numpy()
 
+# %% ../nbs/14_linear.ipynb #bc6ecb2f
+SUBJECT_VIEW_WEIGHT = 0.3  # the sample weight of a subject-only copy (a real row weighs 1)
+
+def subject_views(df:pd.DataFrame, # a dataset table with `subject` and `text` (or `body`)
+                  weight:float=SUBJECT_VIEW_WEIGHT, # the copies' sample weight (0: no copies)
+                 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    "`df`'s rows then a copy without body, quoted message and signature of each row that has a subject and a body; each row's weight and original's position."
+    def filled(c): return df[c].fillna('').astype(str).str.strip().ne('').to_numpy() if c in df.columns else np.zeros(len(df), bool)
+    body = 'text' if 'text' in df.columns else 'body'
+    copied = np.flatnonzero(filled('subject') & filled(body)) if weight > 0 else np.array([], int)
+    blank = {c: '' for c in (body, 'quoted', 'signature') if c in df.columns}
+    rows = pd.concat([df, df.iloc[copied].assign(**blank)], ignore_index=True)
+    return rows, np.r_[np.ones(len(df)), np.full(len(copied), weight)], np.r_[np.arange(len(df)), copied]
+
+
 # %% ../nbs/14_linear.ipynb #84dfc8c7
 class LinearModel:
     "TF-IDF + logistic regression for `job_app` and `status`, exported without pickles."
@@ -171,19 +189,23 @@ class LinearModel:
               C:float=8.0, # inverse regularisation strength of the logistic regressions
               seed:int=42, # seed of the calibration folds
               features:dict|None=None, # `TfidfFeatures` settings, part name -> settings (default `TFIDF_PARTS`)
+              subject_weight:float=SUBJECT_VIEW_WEIGHT, # weight of the subject-only copies (`subject_views`; 0: none)
              ):
-        "Fit both heads on the rows of `df` (all of them: pass the training split)."
+        "Fit both heads on the rows of `df` (all of them: pass the training split) and their subject-only copies."
         check_columns(df, ['subject', 'sender', 'text', 'job_app', 'status'], 'dataset')
         if not len(df): raise InputError("cannot train on an empty dataset")
-        texts = model_inputs(df)
+        rows, weight, origin = subject_views(df, subject_weight)
+        texts = model_inputs(rows)
         features = TfidfFeatures(features).fit(texts)
         X = features.transform(texts)
-        job = df['job_app'].astype(bool).to_numpy()
+        job = rows['job_app'].astype(bool).to_numpy()
         groups = calibration_groups(df)
-        heads = {'job_app': LinearHead.fit(X, [str(v) for v in job], C=C, seed=seed, groups=groups)}
-        if len(set(df.loc[job, 'status'])) >= 2:
-            heads['status'] = LinearHead.fit(X[np.flatnonzero(job)], list(df.loc[job, 'status']), C=C, seed=seed,
-                                             groups=None if groups is None else groups[job])
+        groups = None if groups is None else groups[origin]  # a copy goes to its original's calibration fold
+        own = np.arange(len(rows)) < len(df)  # the temperature is fit on the real rows, not on their copies
+        fit = lambda m, labels: LinearHead.fit(X[m], labels, C=C, seed=seed, groups=None if groups is None else groups[m],
+                                               sample_weight=weight[m], calibrate=own[m])
+        heads = {'job_app': fit(np.ones(len(rows), bool), [str(v) for v in job])}
+        if len(set(df.loc[df['job_app'].astype(bool), 'status'])) >= 2: heads['status'] = fit(job, list(rows.loc[job, 'status']))
         return cls(features, heads)
 
     def predict_proba(self, texts:list[str]) -> dict[str, np.ndarray]:
