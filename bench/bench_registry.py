@@ -62,7 +62,7 @@ def main():
     rows += [('file://', 'push', push, copy), ('file://', 'pull (verified)', pull, copy)]
 
     # versioned S3 bucket on moto's loopback server vs plain boto3 transfers
-    with local_s3_server('bench') as endpoint:
+    with local_s3_server('bench', threaded=True) as endpoint:
         s3 = open_store('s3://bench/models', endpoint_url=endpoint)
         client, files = boto3.client('s3', endpoint_url=endpoint), [p for p in src.rglob('*') if p.is_file()]
         def raw_up():

@@ -652,6 +652,7 @@ def _wait_for_port(port:int, proc, timeout:float=30):
 @contextlib.contextmanager
 def local_s3_server(bucket:str|None='jobmail-test', # a bucket to create (None: none)
                     versioning:bool=True, # enable versioning on that bucket
+                    threaded:bool=False, # serve requests in threads (faster; moto then checks a conditional PUT and writes in two steps, which two threads can interleave)
                    ):
     "Run moto's S3 server on loopback as a subprocess, with dummy credentials in the environment; yield its URL."
     import importlib.util, subprocess, sys, boto3
@@ -659,7 +660,10 @@ def local_s3_server(bucket:str|None='jobmail-test', # a bucket to create (None: 
     dummy = {'AWS_ACCESS_KEY_ID': 'testing', 'AWS_SECRET_ACCESS_KEY': 'testing', 'AWS_DEFAULT_REGION': 'us-east-1'}
     saved = {k: os.environ.get(k) for k in [*dummy, 'AWS_SESSION_TOKEN', 'AWS_PROFILE']}
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, '-m', 'moto.server', '-H', '127.0.0.1', '-p', str(port)],
+    serve = ("import sys; from werkzeug.serving import run_simple; from moto.server import DomainDispatcherApplication, "
+             "create_backend_app; run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), "
+             "threaded=sys.argv[2] == '1')")  # `python -m moto.server`, with or without threads
+    proc = subprocess.Popen([sys.executable, '-c', serve, str(port), str(int(threaded))],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for k in ('AWS_SESSION_TOKEN', 'AWS_PROFILE'): os.environ.pop(k, None)
