@@ -203,17 +203,29 @@ def test_split_adapted(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
                  'ECE adapted': expected_calibration_error(y, adapted)})
     return pd.DataFrame(rows)
 
-DEMO_SEEDS = (42, 1, 2)
+def pooled_held_out(ds:pd.DataFrame, out:Path, variant:str='') -> dict:
+    "Every email scored by the `loso` linear model (`variant`) that never saw its mailbox, pooled: job_app accuracy, ECE (plain and prior adapted per mailbox), status macro-F1."
+    tag = f'_{variant}' if variant else ''
+    probs, adapted, status_preds = [], [], []
+    for src in sorted(ds['source'].unique()):
+        pred = model_predictions(out/f'loso{tag}_{_dir_tag(src)}_linear', ds[ds['source'] == src])
+        probs.append(pred['job_app_prob'].to_numpy()); adapted.append(adapt_prior(probs[-1])[0]); status_preds.append(pred['status_pred'].to_numpy())
+    ordered = pd.concat([ds[ds['source'] == src] for src in sorted(ds['source'].unique())])
+    ja, st = labels_of(ordered)
+    p, a = np.concatenate(probs), np.concatenate(adapted)
+    m = classification_metrics(ja, st, p, np.concatenate(status_preds))
+    return {'pooled job_app acc': m['job_app']['accuracy'], 'pooled ECE': m['job_app']['ece'],
+            'pooled ECE adapted': expected_calibration_error(ja, a), 'pooled status F1': m['status']['macro_f1_core']}
 
-def linear_summary(rows:list[dict], lin:Path, test:pd.DataFrame, enough:list[str]) -> dict:
-    "Held-out means of a linear model's leave-one-source-out `rows`, and the test-split figures of `lin` (its model trained on the train split)."
+def linear_summary(rows:list[dict], lin:Path, test:pd.DataFrame, enough:list[str], pooled:dict|None=None) -> dict:
+    "Held-out means of a linear model's leave-one-source-out `rows` (and `pooled_held_out`'s figures), and the test-split figures of `lin` (its model trained on the train split)."
     t = pd.DataFrame(rows).set_index('source')
     ja, st = labels_of(test)
     pred = model_predictions(lin, test)
     m = classification_metrics(ja, st, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy())
     return {'held out: mean job_app acc': t['linear_job_app_acc'].mean(), 'prior adapted': t['linear_prior_job_app_acc'].mean(),
             f'status F1 (>= {MIN_STATUS_JOBS} job emails)': t.loc[enough, 'linear_status_f1'].mean(), 'ECE': t['linear_ece'].mean(),
-            'ECE adapted': t['linear_prior_ece'].mean(), **{f'{s}': t.loc[s, 'linear_job_app_acc'] for s in t.index},
+            'ECE adapted': t['linear_prior_ece'].mean(), **(pooled or {}), **{f'{s}': t.loc[s, 'linear_job_app_acc'] for s in t.index},
             'test split job_app acc': m['job_app']['accuracy'], 'test ECE': m['job_app']['ece'], 'test status F1': m['status']['macro_f1_core']}
 
 DEMO_SEEDS = (42, 1, 2)
@@ -226,7 +238,7 @@ def demo_seeds(ds:pd.DataFrame, out:Path, recipe_seed:int, recipe_rows:list|None
         held = recipe_rows if recipe else loso(ds, None, out, f'demoseed{seed}', ('linear',), linear_extra=training_demo(seed))
         lin = out/'linear' if recipe else out/f'linear_demoseed{seed}'
         if not (lin/'linear.json').exists(): train_linear(ds, lin, seed=seed, demo_mail=True)
-        rows.append({'demo seed': seed, **linear_summary(held, lin, test, enough)})
+        rows.append({'demo seed': seed, **linear_summary(held, lin, test, enough, pooled_held_out(ds, out, '' if recipe else f'demoseed{seed}'))})
     return pd.DataFrame(rows)
 
 def without_quotes(df:pd.DataFrame) -> pd.DataFrame:
