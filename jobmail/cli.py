@@ -11,7 +11,7 @@ from fastcore.script import parse_cli
 from .core import JobmailError
 
 # %% auto #0
-__all__ = ['SUBCOMMANDS', 'resolve', 'main']
+__all__ = ['SUBCOMMANDS', 'resolve', 'main', 'bars_off_unless_terminal']
 
 # %% ../nbs/11_cli.ipynb #8c304aa5
 SUBCOMMANDS = {
@@ -71,6 +71,7 @@ def main(argv:list[str]|None=None, # the arguments after the program name; `sys.
         if not isinstance(entry, dict): break
         table = entry
     func = resolve(entry[0])
+    bars_off_unless_terminal()
     saved, sys.argv = sys.argv, [prog, *argv]
     try:
         args, kwargs, _ = parse_cli(getattr(func, '__wrapped__', func))
@@ -80,3 +81,12 @@ def main(argv:list[str]|None=None, # the arguments after the program name; `sys.
         return 1
     finally: sys.argv = saved
     return result if isinstance(result, int) else 0
+
+# %% ../nbs/11_cli.ipynb #8929c477
+def bars_off_unless_terminal(stream=None, # the output to check; `sys.stdout` when None
+                            ) -> bool:
+    "Turn fastprogress's bars off when `stream` is not a terminal and this is not a notebook; return whether they are off."
+    import fastprogress.fastprogress as fp  # here, not at the top: `jobmail --help` stays instant
+    stream = sys.stdout if stream is None else stream
+    fp.NO_BAR = not (fp.IN_NOTEBOOK or hasattr(stream, 'isatty') and stream.isatty())
+    return fp.NO_BAR
