@@ -206,12 +206,12 @@ def test_split_adapted(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
 def pooled_held_out(ds:pd.DataFrame, out:Path, variant:str='') -> dict:
     "Every email scored by the `loso` linear model (`variant`) that never saw its mailbox, pooled: job_app accuracy, ECE (plain and prior adapted per mailbox), status macro-F1."
     tag = f'_{variant}' if variant else ''
-    probs, adapted, status_preds = [], [], []
-    for src in sorted(ds['source'].unique()):
-        pred = model_predictions(out/f'loso{tag}_{_dir_tag(src)}_linear', ds[ds['source'] == src])
+    mailboxes, probs, adapted, status_preds = [], [], [], []
+    for src, mail in ds.groupby('source', sort=True):
+        pred = model_predictions(out/f'loso{tag}_{_dir_tag(src)}_linear', mail)
         probs.append(pred['job_app_prob'].to_numpy()); adapted.append(adapt_prior(probs[-1])[0]); status_preds.append(pred['status_pred'].to_numpy())
-    ordered = pd.concat([ds[ds['source'] == src] for src in sorted(ds['source'].unique())])
-    ja, st = labels_of(ordered)
+        mailboxes.append(mail)
+    ja, st = labels_of(pd.concat(mailboxes))
     p, a = np.concatenate(probs), np.concatenate(adapted)
     m = classification_metrics(ja, st, p, np.concatenate(status_preds))
     return {'pooled job_app acc': m['job_app']['accuracy'], 'pooled ECE': m['job_app']['ece'],
