@@ -177,7 +177,6 @@ def subject_views(df:pd.DataFrame, # a dataset table with `subject` and `text` (
     rows = pd.concat([df, df.iloc[copied].assign(**blank)], ignore_index=True)
     return rows, np.r_[np.ones(len(df)), np.full(len(copied), weight)], np.r_[np.arange(len(df)), copied]
 
-
 # %% ../nbs/14_linear.ipynb #84dfc8c7
 class LinearModel:
     "TF-IDF + logistic regression for `job_app` and `status`, exported without pickles."
@@ -204,8 +203,9 @@ class LinearModel:
         own = np.arange(len(rows)) < len(df)  # the temperature is fit on the real rows, not on their copies
         fit = lambda m, labels: LinearHead.fit(X[m], labels, C=C, seed=seed, groups=None if groups is None else groups[m],
                                                sample_weight=weight[m], calibrate=own[m])
-        heads = {'job_app': fit(np.ones(len(rows), bool), [str(v) for v in job])}
-        if len(set(df.loc[df['job_app'].astype(bool), 'status'])) >= 2: heads['status'] = fit(job, list(rows.loc[job, 'status']))
+        heads = {'job_app': fit(slice(None), [str(v) for v in job])}  # every row
+        status = list(rows.loc[job, 'status'])
+        if len(set(status)) >= 2: heads['status'] = fit(job, status)
         return cls(features, heads)
 
     def predict_proba(self, texts:list[str]) -> dict[str, np.ndarray]:
