@@ -11,7 +11,8 @@
 #     bash bench/gpu_checks.sh    # PREDICT_S, REAL_S: time limits in seconds (PREDICT_S=0 skips 1); LM_MIN: LM budget in minutes (0: exactly LM_EPOCHS, default 12); EPOCHS, STAGES;
 #                                 LOSO_SOURCES: the held-out mailboxes of the loso stage, in order (default all);
 #                                 PARALLEL=1: the passes after the first run at the same time, a pass of only "loso" as
-#                                 one process per held-out mailbox (a classifier pair leaves the GPU mostly idle);
+#                                 one process per held-out mailbox (a classifier pair leaves the GPU mostly idle), then
+#                                 one report over the test-split models of all passes;
 #                                 SIZE: the model size (default full; micro tries the script out on a CPU)
 set -u
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
@@ -29,8 +30,9 @@ real_eval() {  # $1: --out folder, $2: stages, $3: loso sources (empty: all), $4
         --loso-sources "$3" --stages "$2" 2>&1 | unbar >> "$4"
 }
 sources=${LOSO_SOURCES:-$(python3 -c "import pandas as pd; print(','.join(sorted(pd.read_parquet('/tmp/real/dataset.parquet')['source'].unique())))")}
-first=1; rm -rf /tmp/real_logs; mkdir -p /tmp/real_logs
+first=1; rm -rf /tmp/real_logs; mkdir -p /tmp/real_logs; tested=""
 for stages in ${STAGES:-lm,model,linear,ensemble,nolm}; do
+    for s in ${stages//,/ }; do case $s in model|linear|ensemble|nolm) tested="$tested${tested:+,}$s";; esac; done
     if [ "${PARALLEL:-0}" = 1 ] && [ $first = 0 ]; then
         if [ "$stages" = loso ]; then
             for src in ${sources//,/ }; do  # each held-out mailbox in a folder of its own, on the same LM
@@ -43,6 +45,9 @@ for stages in ${STAGES:-lm,model,linear,ensemble,nolm}; do
 done
 wait
 for log in /tmp/real_logs/*.log; do [ -f "$log" ] && { echo "== $(basename "$log" .log)"; cat "$log"; } >> "$OUT/real.log"; done
+if [ "${PARALLEL:-0}" = 1 ] && [ -n "$tested" ]; then  # one test-split table over the passes' models (each pass reported only its own)
+    timeout 120 python3 bench/real_data_eval.py --out /tmp/real --size "${SIZE:-full}" --epochs "${EPOCHS:-3,3,3,10}" --stages "$tested" 2>&1 | unbar >> "$OUT/real.log"
+fi
 tail -n 40 "$OUT/real.log"
 if [ "${PARALLEL:-0}" = 1 ]; then  # the held-out mailboxes' rows in one loso.json, in LOSO_SOURCES order
     python3 - "$sources" <<'PY'
@@ -54,4 +59,4 @@ for r in rows: print(r['source'], r['n'], {k: round(v, 3) for k, v in r.items() 
 PY
 fi
 cp /tmp/real/results.md /tmp/real/loso.json /tmp/real/lm/lm.json /tmp/real/lm/perplexity.png "$OUT/" 2>/dev/null
-cp /tmp/real/eval_model/eval.json "$OUT/eval_model.json" 2>/dev/null
+for e in /tmp/real/eval_*/eval.json; do [ -f "$e" ] && cp "$e" "$OUT/$(basename "$(dirname "$e")").json"; done
