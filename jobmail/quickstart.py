@@ -23,7 +23,14 @@ from .registry import open_store, seal_model_dir
 from .predict import Predictor
 
 # %% auto #0
-__all__ = ['EXAMPLES', 'quickstart', 'summary', 'quickstart_cli']
+__all__ = ['EXAMPLES', 'better_model', 'quickstart', 'summary', 'quickstart_cli']
+
+# %% ../nbs/13_quickstart.ipynb #be709421
+def better_model(metrics:dict, # model name -> its test-split metrics (`evaluate(...)['model']`)
+                ) -> str:
+    "The name of the model that scores best: job_app accuracy, then status macro-F1 over applied / rejection / other, then the lower job_app ECE."
+    key = lambda m: (round(m['job_app']['accuracy'], 6), round(m['status']['macro_f1_core'], 6), -m['job_app']['ece'])
+    return max(metrics, key=lambda name: key(metrics[name]))
 
 # %% ../nbs/13_quickstart.ipynb #7854ca2f
 EXAMPLES = [
@@ -66,14 +73,17 @@ def quickstart(out='jobmail-quickstart', # folder for everything the run writes
     seal_model_dir(model_dir); lap('evaluate')
     url = store or (out/'store').as_uri()
     st = open_store(url)
-    version = st.push(model_dir); st.promote(version, 'production'); lap('push')
+    version = st.push(model_dir); lap('push')
     linear_dir = train_linear(ds, out/'linear', seed=seed)
     linear_eval = evaluate(linear_dir, ds, out=out/'linear_eval', show=False)
     linear_version = st.push(linear_dir); lap('linear')
-    preds = Predictor.from_store(url, ref='production').predict(EXAMPLES)
+    production = better_model({'ULMFiT': res['model'], 'linear': linear_eval['model']})
+    st.promote({'ULMFiT': version, 'linear': linear_version}[production], 'production')
+    preds = Predictor.from_store(url, ref=version).predict(EXAMPLES)
     linear_preds = Predictor.from_store(url, ref=linear_version).predict(EXAMPLES); lap('predict')
     return dict(out=out, model_dir=model_dir, lm_dir=lm_dir, store=url, version=version, eval=res, predictions=preds,
                 linear_dir=linear_dir, linear_version=linear_version, linear_eval=linear_eval, linear_predictions=linear_preds,
+                production=production,
                 perplexities=load_lm_dir(lm_dir)['perplexities'], seconds=round(time.time() - t0, 1), times=times,
                 n_emails=len(emails), split_counts=ds['split'].value_counts().to_dict())
 
@@ -84,13 +94,14 @@ def summary(r:dict, # what `quickstart` returns
     table.insert(1, 'linear', summary_table(r['linear_eval'])['ULMFiT'])
     lines = [f"jobmail quickstart: {r['n_emails']} demo emails, split {r['split_counts']}, {r['seconds']:.0f} s ({r['times']})",
              f"LM perplexity by epoch: {', '.join(f'{p:.1f}' for p in r['perplexities'])}", "",
-             table.to_string(), "", "examples (ULMFiT: the stored 'production' model; linear: its stored version):"]
+             table.to_string(), "", "examples (each model's stored version):"]
     said = lambda p: f"{p['job_app']!s:<5} ({p['job_app_prob']:.2f}) {p['status'] or '':<10}"
     for e, p, q in zip(EXAMPLES, r['predictions'], r['linear_predictions']):
         lines.append(f"  {e['subject'][:40]:<40} -> ULMFiT {said(p)} | linear {said(q)}".rstrip())
     lines += ["", f"model directory : {r['model_dir']}   (plots: lr_find_*.png, confusion.png, job_app_pr_calibration.png; card.md)",
               f"LM directory    : {r['lm_dir']}   (perplexity.png)", f"linear model    : {r['linear_dir']}   (evaluation plots in {r['out']/'linear_eval'})",
-              f"model store     : {r['store']}  version {r['version']} = production, linear {r['linear_version']}",
+              f"model store     : {r['store']}  ULMFiT {r['version']}, linear {r['linear_version']}; production = {r['production']} "
+              f"(`better_model`: the better of the two on the test split)",
               f"next            : jobmail predict {r['store']}@production MAILBOX -o scores.parquet",
               f"                  jobmail serve --model {r['store']}@production"]
     return '\n'.join(lines)
