@@ -23,7 +23,7 @@ from .registry import open_store, seal_model_dir
 from .predict import Predictor
 
 # %% auto #0
-__all__ = ['EXAMPLES', 'better_model', 'quickstart', 'summary', 'quickstart_cli']
+__all__ = ['EXAMPLES', 'better_model', 'card_with_metrics', 'quickstart', 'summary', 'quickstart_cli']
 
 # %% ../nbs/13_quickstart.ipynb #be709421
 def better_model(metrics:dict, # model name -> its test-split metrics (`evaluate(...)['model']`)
@@ -43,6 +43,14 @@ EXAMPLES = [
     dict(id='ex-4', subject='Your loan application is approved', sender='service@bank.example',
          text='Good news: your personal loan application has been approved. Sign the agreement online.'),
 ]
+
+def card_with_metrics(model_dir:Path, # a model directory with its card.json
+                      res:dict, # what `evaluate` returned for it
+                     ):
+    "Put the test-split metrics (and the TF-IDF baseline's) in the model's card, then seal the directory again."
+    card = json.loads((model_dir/'card.json').read_text())
+    write_card(model_dir, {**card, 'metrics': {'test': res['model'], 'tfidf_baseline': res.get('baseline')}})
+    seal_model_dir(model_dir)
 
 def quickstart(out='jobmail-quickstart', # folder for everything the run writes
                seed:int=42, # seed of the demo mailbox, the split and training
@@ -68,14 +76,13 @@ def quickstart(out='jobmail-quickstart', # folder for everything the run writes
     trained = train_heads(ds, lm_dir, out=model_dir, epochs=epochs, num_it=num_it, seed=seed, show=show)
     export_model(trained, model_dir, ds, seal=False); lap('classifiers')
     res = evaluate(model_dir, ds, out=model_dir, show=show)
-    card = json.loads((model_dir/'card.json').read_text())
-    write_card(model_dir, {**card, 'metrics': {'test': res['model'], 'tfidf_baseline': res.get('baseline')}})
-    seal_model_dir(model_dir); lap('evaluate')
+    card_with_metrics(model_dir, res); lap('evaluate')
     url = store or (out/'store').as_uri()
     st = open_store(url)
     version = st.push(model_dir); lap('push')
     linear_dir = train_linear(ds, out/'linear', seed=seed)
     linear_eval = evaluate(linear_dir, ds, out=out/'linear_eval', show=False)
+    card_with_metrics(linear_dir, linear_eval)
     linear_version = st.push(linear_dir); lap('linear')
     production = better_model({'ULMFiT': res['model'], 'linear': linear_eval['model']})
     st.promote({'ULMFiT': version, 'linear': linear_version}[production], 'production')
