@@ -61,4 +61,9 @@ fi
 cp /tmp/real/results.md /tmp/real/loso.json /tmp/real/lm/lm.json /tmp/real/lm/perplexity.png "$OUT/" 2>/dev/null
 # the test-split models' eval.json in one file: the device machine returns at most 8 files, and one per model pushed
 # real.log and results.md out (stop 27)
-python3 -c "import json, sys; from pathlib import Path; d = {Path(p).parent.name: json.loads(Path(p).read_text()) for p in sys.argv[1:] if Path(p).exists()}; d and Path('$OUT/evals.json').write_text(json.dumps(d, indent=1))" /tmp/real/eval_*/eval.json
+python3 - "$OUT" /tmp/real/eval_*/eval.json <<'PY'
+import json, sys
+from pathlib import Path
+evals = {Path(p).parent.name: json.loads(Path(p).read_text()) for p in sys.argv[2:] if Path(p).exists()}
+if evals: (Path(sys.argv[1])/'evals.json').write_text(json.dumps(evals, indent=1))
+PY
