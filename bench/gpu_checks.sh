@@ -22,6 +22,13 @@ unbar() { tr '\r' '\n' | grep -v -E '^\s*$|\|[-█]*\| *[0-9.]+%|^█?Epoch [0-9
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 if [ "${PREDICT_S:-150}" -gt 0 ]; then timeout "${PREDICT_S:-150}" python3 bench/bench_predict.py --gpu 2>&1 | unbar | tee "$OUT/predict.txt"; fi
 mkdir -p /tmp/real && cp .gpu/real/dataset.parquet .gpu/real/lm_corpus.parquet /tmp/real/
+STAGES=${STAGES:-lm,model,linear,ensemble,nolm}
+stage_words=" ${STAGES//,/ } "
+if [[ $stage_words != *" lm "* && ! -f /tmp/real/lm/encoder.pth && $stage_words =~ \ (model|loso|ensemble|ablations|calibration|french|quotes)\  ]]; then
+    # the LM lives in /tmp/real/lm only while the machine stays warm (30 s idle); a fresh one has none (stop 28)
+    echo "no LM on this machine (/tmp/real/lm/encoder.pth): it lasts only while the machine stays warm; put lm in STAGES" | tee "$OUT/real.log" >&2
+    exit 2
+fi
 end=$((SECONDS + ${REAL_S:-330}))
 real_eval() {  # $1: --out folder, $2: stages, $3: loso sources (empty: all), $4: log
     [ $((end - SECONDS)) -gt 5 ] || return 0
@@ -31,7 +38,7 @@ real_eval() {  # $1: --out folder, $2: stages, $3: loso sources (empty: all), $4
 }
 sources=${LOSO_SOURCES:-$(python3 -c "import pandas as pd; print(','.join(sorted(pd.read_parquet('/tmp/real/dataset.parquet')['source'].unique())))")}
 first=1; rm -rf /tmp/real_logs; mkdir -p /tmp/real_logs; tested=""
-for stages in ${STAGES:-lm,model,linear,ensemble,nolm}; do
+for stages in $STAGES; do
     for s in ${stages//,/ }; do case $s in model|linear|ensemble|nolm) tested="$tested${tested:+,}$s";; esac; done
     if [ "${PARALLEL:-0}" = 1 ] && [ $first = 0 ]; then
         if [ "$stages" = loso ]; then
