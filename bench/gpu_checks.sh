@@ -19,9 +19,6 @@ OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
 if [ -f .whl/devsite.tgz ]; then mkdir -p /tmp/site && tar xzf .whl/devsite.tgz -C /tmp/site && export PYTHONPATH=/tmp/site:$PWD; fi
 export PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore
 unbar() { tr '\r' '\n' | grep -v -E '^\s*$|\|[-█]*\| *[0-9.]+%|^█?Epoch [0-9]+/[0-9]+ :'; }  # drop progress-bar frames
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
-if [ "${PREDICT_S:-150}" -gt 0 ]; then timeout "${PREDICT_S:-150}" python3 bench/bench_predict.py --gpu 2>&1 | unbar | tee "$OUT/predict.txt"; fi
-mkdir -p /tmp/real && cp .gpu/real/dataset.parquet .gpu/real/lm_corpus.parquet /tmp/real/
 STAGES=${STAGES:-lm,model,linear,ensemble,nolm}
 stage_words=" ${STAGES//,/ } "
 if [[ $stage_words != *" lm "* && ! -f /tmp/real/lm/encoder.pth && $stage_words =~ \ (model|loso|ensemble|ablations|calibration|french|quotes)\  ]]; then
@@ -29,6 +26,9 @@ if [[ $stage_words != *" lm "* && ! -f /tmp/real/lm/encoder.pth && $stage_words 
     echo "no LM on this machine (/tmp/real/lm/encoder.pth): it lasts only while the machine stays warm; put lm in STAGES" | tee "$OUT/real.log" >&2
     exit 2
 fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+if [ "${PREDICT_S:-150}" -gt 0 ]; then timeout "${PREDICT_S:-150}" python3 bench/bench_predict.py --gpu 2>&1 | unbar | tee "$OUT/predict.txt"; fi
+mkdir -p /tmp/real && cp .gpu/real/dataset.parquet .gpu/real/lm_corpus.parquet /tmp/real/
 end=$((SECONDS + ${REAL_S:-330}))
 real_eval() {  # $1: --out folder, $2: stages, $3: loso sources (empty: all), $4: log
     [ $((end - SECONDS)) -gt 5 ] || return 0
