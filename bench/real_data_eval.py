@@ -20,7 +20,8 @@ Stages (each writes into --out and is skipped when its output exists, so a run c
   ensemble  model/ + linear/, weight chosen on the valid split (jobmail.ensemble)        -> ensemble/, eval_ensemble/
   loso   for each source: ULMFiT on lm/, linear (with the demo mailbox) and their ensemble trained without it,
          tested on all its rows; TF-IDF + LR alongside; the linear model's job_app also adapted to the
-         held-out mailbox's own share (jobmail.predict.adapt_prior, `jobmail predict --adapt-prior`) -> loso.json
+         held-out mailbox's own share (jobmail.predict.adapt_prior, `jobmail predict --adapt-prior`); the
+         linear model's status against the true one, pooled over the held-out mailboxes       -> loso.json
   french the models trained without the French mailbox (capitalyzer-linkedin), tested on every one of its
          195 labeled emails, not only the dataset's capped and balanced rows                -> french.json
   ablations  the same leave-one-source-out runs for ULMFiT without LM fine-tuning, on a 2-epoch LM (lm_e2/), and
@@ -51,7 +52,7 @@ import pandas as pd
 from fastcore.basics import noop
 from sklearn.isotonic import IsotonicRegression
 
-from jobmail.core import shared_data, read_table, write_table
+from jobmail.core import STATUSES, shared_data, read_table, write_table
 from jobmail.dataset import build_dataset
 from jobmail.ingest import fields_to_row, ingest
 from jobmail.lm import lm_corpus, train_lm, load_lm_dir
@@ -203,19 +204,33 @@ def test_split_adapted(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
                  'ECE adapted': expected_calibration_error(y, adapted)})
     return pd.DataFrame(rows)
 
+def held_out_predictions(ds:pd.DataFrame, out:Path, variant:str='') -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    "Every email of `ds` with its prediction by the `loso` linear model (`variant`) that never saw its mailbox, and its job_app probability adapted to that mailbox's prior."
+    tag = f'_{variant}' if variant else ''
+    mailboxes, preds, adapted = [], [], []
+    for src, mail in ds.groupby('source', sort=True):
+        preds.append(model_predictions(out/f'loso{tag}_{_dir_tag(src)}_linear', mail))
+        adapted.append(adapt_prior(preds[-1]['job_app_prob'].to_numpy())[0]); mailboxes.append(mail)
+    return pd.concat(mailboxes), pd.concat(preds), np.concatenate(adapted)
+
 def pooled_held_out(ds:pd.DataFrame, out:Path, variant:str='') -> dict:
     "Every email scored by the `loso` linear model (`variant`) that never saw its mailbox, pooled: job_app accuracy, ECE (plain and prior adapted per mailbox), status macro-F1."
-    tag = f'_{variant}' if variant else ''
-    mailboxes, probs, adapted, status_preds = [], [], [], []
-    for src, mail in ds.groupby('source', sort=True):
-        pred = model_predictions(out/f'loso{tag}_{_dir_tag(src)}_linear', mail)
-        probs.append(pred['job_app_prob'].to_numpy()); adapted.append(adapt_prior(probs[-1])[0]); status_preds.append(pred['status_pred'].to_numpy())
-        mailboxes.append(mail)
-    ja, st = labels_of(pd.concat(mailboxes))
-    p, a = np.concatenate(probs), np.concatenate(adapted)
-    m = classification_metrics(ja, st, p, np.concatenate(status_preds))
+    mail, pred, adapted = held_out_predictions(ds, out, variant)
+    ja, st = labels_of(mail)
+    m = classification_metrics(ja, st, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy())
     return {'pooled job_app acc': m['job_app']['accuracy'], 'pooled ECE': m['job_app']['ece'],
-            'pooled ECE adapted': expected_calibration_error(ja, a), 'pooled status F1': m['status']['macro_f1_core']}
+            'pooled ECE adapted': expected_calibration_error(ja, adapted), 'pooled status F1': m['status']['macro_f1_core']}
+
+def held_out_status(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
+    "The status of every job email (true label) against the `loso` linear model's status for it, pooled over the held-out mailboxes; with each true status's low-confidence labels."
+    mail, pred, _ = held_out_predictions(ds, out)
+    ja, st = labels_of(mail)
+    order = [s for s in STATUSES if s in set(st[ja]) | set(pred['status_pred'].to_numpy()[ja])]
+    table = pd.crosstab(pd.Categorical(st[ja], order), pd.Categorical(pred['status_pred'].to_numpy()[ja], order), dropna=False)
+    table.index.name, table.columns.name = 'true status', 'predicted'
+    table.columns = table.columns.astype(str)
+    table['low-confidence labels'] = pd.Series(~sure_labels(mail)[ja]).groupby(st[ja]).sum().reindex(order).fillna(0).astype(int).to_numpy()
+    return table
 
 def linear_summary(rows:list[dict], lin:Path, test:pd.DataFrame, enough:list[str], pooled:dict|None=None) -> dict:
     "Held-out means of a linear model's leave-one-source-out `rows` (and `pooled_held_out`'s figures), and the test-split figures of `lin` (its model trained on the train split)."
@@ -331,7 +346,7 @@ def calibration(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|None, seconds:float, ablation=None, calib=None, french=None, adapted=None,
-           seeds=None, unseen=None, quotes=None) -> str:
+           seeds=None, unseen=None, quotes=None, status=None) -> str:
     "results.md: the LMs, the test-split table, per source, and the leave-one-source-out table (what has run so far)."
     lines = [f"# ULMFiT on ../shared/data (size {SIZE}, unfreezing epochs {EPOCHS}, no Wikitext-103)", ""]
     for d in [d for d in (lm_a, out/'lm') if (d/'lm.json').exists()]:
@@ -368,6 +383,9 @@ def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|No
         if 'linear_sure_job_app_acc' in t:
             lines += [f"on the sure labels ({int(t['n_sure'].sum())} of {int(t['n'].sum())} held-out emails): mean job_app accuracy "
                       f"{means('sure_job_app_acc', t)}; mean status macro-F1 {means('sure_status_f1', t[t['source'].isin(enough)])}", ""]
+    if status is not None:
+        lines += ["## Status held out, pooled: every job email's true status against the linear model that never saw its mailbox", "",
+                  status.to_markdown(), ""]
     if ablation is not None:
         lines += ["## Ablations (leave one source out: mean over the five held-out mailboxes, and job_app accuracy per mailbox)", "",
                   "LM epochs: `lm/` against `lm_e2/`, the same corpus and rate for 2 epochs. Without signals: no sender and no",
@@ -464,6 +482,7 @@ def main():
                  test_split_adapted(ds, out) if 'loso' in stages and (out/'linear').exists() else None,
                  demo_seeds(ds, out, args.seed, rows) if 'demo_seeds' in stages else None,
                  unseen_mail(ds, out) if 'unseen' in stages and shared_data('raw/spamassassin') else None,
-                 quote_ablation(ds, out, rows, demo, args.seed) if 'quotes' in stages else None))
+                 quote_ablation(ds, out, rows, demo, args.seed) if 'quotes' in stages else None,
+                 held_out_status(ds, out) if 'loso' in stages and 'linear' in args.loso_models.split(',') else None))
 
 if __name__ == '__main__': sys.exit(main())
