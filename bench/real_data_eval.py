@@ -221,8 +221,9 @@ def pooled_held_out(ds:pd.DataFrame, out:Path, variant:str='') -> dict:
     return {'pooled job_app acc': m['job_app']['accuracy'], 'pooled ECE': m['job_app']['ece'],
             'pooled ECE adapted': expected_calibration_error(ja, adapted), 'pooled status F1': m['status']['macro_f1_core']}
 
-def held_out_status(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
-    "The status of every job email (true label) against the `loso` linear model's status for it, pooled over the held-out mailboxes; with each true status's low-confidence labels."
+def held_out_status(ds:pd.DataFrame, out:Path) -> pd.DataFrame|None:
+    "The status of every job email (true label) against the `loso` linear model's status for it, pooled over the held-out mailboxes; with each true status's low-confidence labels (None until every mailbox has its model)."
+    if not all((out/f'loso_{_dir_tag(s)}_linear'/'linear.json').exists() for s in ds['source'].unique()): return None
     mail, pred, _ = held_out_predictions(ds, out)
     ja, st = labels_of(mail)
     order = [s for s in STATUSES if s in set(st[ja]) | set(pred['status_pred'].to_numpy()[ja])]
@@ -483,6 +484,6 @@ def main():
                  demo_seeds(ds, out, args.seed, rows) if 'demo_seeds' in stages else None,
                  unseen_mail(ds, out) if 'unseen' in stages and shared_data('raw/spamassassin') else None,
                  quote_ablation(ds, out, rows, demo, args.seed) if 'quotes' in stages else None,
-                 held_out_status(ds, out) if 'loso' in stages and 'linear' in args.loso_models.split(',') else None))
+                 held_out_status(ds, out) if 'loso' in stages else None))
 
 if __name__ == '__main__': sys.exit(main())
