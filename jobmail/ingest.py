@@ -89,6 +89,12 @@ def _unescape_surrogates(s:str, charset:str|None=None) -> str:
     try: return decode_bytes(s.encode('utf-8', 'surrogateescape'), charset)
     except UnicodeEncodeError: return s.encode('utf-8', 'replace').decode('utf-8', 'replace')
 
+def _unencoded(chunk:bytes, charset:str|None=None) -> str:
+    "Text `decode_header` left unencoded beside encoded words, back from its raw-unicode-escape bytes, raw 8-bit bytes decoded."
+    try: text = chunk.decode('raw-unicode-escape')
+    except UnicodeDecodeError: text = chunk.decode('latin-1')  # a literal backslash-u in the text: keep it as it came
+    return _unescape_surrogates(text, charset)
+
 def header_text(value, # a header value: str, `email.header.Header` or None
                 charset:str|None=None, # the charset to try first for raw 8-bit bytes (e.g. the body's)
                ) -> str:
@@ -98,18 +104,18 @@ def header_text(value, # a header value: str, `email.header.Header` or None
         return value.strip()[:MAX_HEADER_CHARS]  # the common case, fast
     try:
         if isinstance(value, Header) or '=?' in str(value):
-            parts = decode_header(value)
-            value = ''.join(decode_bytes(v, cs) if isinstance(v, bytes) else v for v, cs in parts)
+            value = ''.join(v if isinstance(v, str) else decode_bytes(v, cs) if cs else _unencoded(v, charset) for v, cs in decode_header(value))
         else: value = str(value)
     except Exception: value = str(value)
     return ' '.join(_unescape_surrogates(value, charset).split())[:MAX_HEADER_CHARS]
 
 # %% ../nbs/01_ingest.ipynb #fa2ae94c
-_BLOCK_TAG = re.compile(r'<(?=/?(?i:p|div|br|tr|li|ul|ol|h[1-6]|table|blockquote|pre|hr|section|article|header|'
-                        r'footer|dd|dt|dl|center|form|address|caption)\b)')
+_BLOCK_TAG = re.compile(r'<(?=(?i:tr\b|/?(?:p|div|br|li|ul|ol|h[1-6]|table|blockquote|pre|hr|section|article|header|'
+                        r'footer|dd|dt|dl|center|form|address|caption)\b))')  # a table row starts a line
 _CELL_TAG = re.compile(r'<(?=/?(?i:t[dh])\b)')
 _DROP_TAGS = ['script', 'style', 'head', 'title', 'noscript', 'template', 'svg', 'object', 'iframe', 'map']
-_BREAK = '\x1e'  # a control character marking a line break while the HTML's own whitespace is collapsed
+_BREAK = '\x0c'  # marks a line break while the HTML's own whitespace is collapsed: a form feed, which the parser keeps
+                # in place as whitespace where text would be moved (between table rows, text goes before the table)
 _TAG = re.compile(r'<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*?(/?)>')
 _NO_NESTING = {'br', 'img', 'hr', 'meta', 'link', 'input', 'wbr', 'col', 'area', 'base', 'source', 'embed',
                'p', 'li', 'td', 'th', 'tr', 'option', 'dt', 'dd'}  # void or implicitly closed
@@ -140,8 +146,8 @@ _ASCII_CLEAN = str.maketrans({**dict.fromkeys([*range(0, 9), *range(14, 32), 127
 _SPACES = re.compile('  +')
 _MANY_BREAKS = re.compile(r'\n\n\n+')
 _ANY_TAG = re.compile(r'<[^>]*(?:>|\Z)')  # a tag, or one cut off by the size cap
-_HTML_SPACE = re.compile('[\t\r\n\x0c\x0b\xa0]')
-_ASCII_HTML_SPACE = str.maketrans('\t\r\n\x0c\x0b', '     ')
+_HTML_SPACE = re.compile('[\t\r\n\x0b\xa0]')
+_ASCII_HTML_SPACE = str.maketrans('\t\r\n\x0b' + _BREAK, '    \n')
 
 def _tidy(text:str) -> str:
     "Normalise line ends, spaces and invisible characters; at most one blank line in a row."
@@ -155,6 +161,7 @@ def _tidy(text:str) -> str:
 def _html_text(doc:str) -> str:
     "The text of an HTML document with block boundaries as line breaks, not yet tidied."
     doc = doc[:MAX_HTML_CHARS]
+    if _BREAK in doc: doc = doc.replace(_BREAK, ' ')  # the document's own form feeds are spaces
     doc = _CELL_TAG.sub(' <', _BLOCK_TAG.sub(_BREAK + '<', doc))
     if doc.count('<') > MAX_HTML_DEPTH and _too_deep(doc, MAX_HTML_DEPTH):
         text = html.unescape(_ANY_TAG.sub(' ', doc))
@@ -163,8 +170,7 @@ def _html_text(doc:str) -> str:
         tree.strip_tags(_DROP_TAGS)
         root = tree.body or tree.root
         text = root.text(deep=True, separator='', strip=False) if root is not None else ''
-    text = text.translate(_ASCII_HTML_SPACE) if text.isascii() else _HTML_SPACE.sub(' ', text)
-    return text.replace(_BREAK, '\n')
+    return text.translate(_ASCII_HTML_SPACE) if text.isascii() else _HTML_SPACE.sub(' ', text).replace(_BREAK, '\n')
 
 def html_to_text(doc:str, # an HTML document or fragment
                 ) -> str:
@@ -172,15 +178,21 @@ def html_to_text(doc:str, # an HTML document or fragment
     return _tidy(_html_text(doc))
 
 # %% ../nbs/01_ingest.ipynb #02a448a3
-_QP_ESCAPE = re.compile(r'=(?:[0-9A-F]{2}|\r?\n)')
+_QP_EVIDENCE = re.compile(r'=(?:((?:C[2-9A-F]|D[0-9A-F])=[89AB][0-9A-F]|E[0-9A-F](?:=[89AB][0-9A-F]){2}|F[0-4](?:=[89AB][0-9A-F]){3})'
+                          r'|3D|(?<=[^=\s]=)\r?\n)')  # a UTF-8 character's escapes; an escaped '=', a soft line break
+_QUERY_NAME = re.compile(r'[?&;][\w.\[\]-]{1,40}\Z')  # what comes before a URL query value (jobId=4012345, ref=AB12CD)
 _HTML_DOC = re.compile(r'(?i)<(?:html|body|head|!doctype)\b')
 _HTML_TAG = re.compile(r'</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?>')  # not <https://...> or <a@b.c>
 _HTML_ATTR = re.compile(r'(?i)\s(?:style|class|href|src|width|align|bgcolor|cellpadding|border)\s*=')
 _ENTITY = re.compile(r'&(?:#\d{1,7}|#x[0-9a-fA-F]{1,6}|[a-zA-Z]{2,8});')
 
 def looks_quoted_printable(text:str) -> bool:
-    "Whether `text` still carries quoted-printable escapes (`=E2=80=99`, `=3D`, soft breaks)."
-    return len(_QP_ESCAPE.findall(text, 0, 20_000)) >= 3
+    "Whether `text` still carries quoted-printable: a UTF-8 character's escapes (`=E2=80=99`), or 3 soft line breaks and `=3D`s; URL query values never count."
+    weak = 0
+    for m in _QP_EVIDENCE.finditer(text, 0, 20_000):
+        if _QUERY_NAME.search(text, max(0, m.start() - 41), m.start()): continue
+        if m[1] or (weak := weak + 1) >= 3: return True
+    return False
 
 def html_start(text:str) -> int:
     "Where HTML starts in `text` not declared as HTML (exports often paste it after some plain text), else -1."
@@ -196,9 +208,7 @@ def looks_like_html(text:str) -> bool:
     return html_start(text) >= 0
 
 _CSS_HINT = re.compile(r'(?i)!important|@media\b|@font-face\b|\{\s*[*_]?(?:font|margin|padding|color|background|width|height|display|border|text|line)[-\w]*\s*:')
-_CSS_COMMENT = re.compile(r'/\*.{0,3000}?\*/', re.S)
 _CSS_STATEMENT = re.compile(r'''@(?:import|charset|namespace)\s*(?:url\([^)]{0,500}\)|"[^"]{0,500}"|'[^']{0,500}')[^;{}\n]{0,100};''')
-_HTML_COMMENT = re.compile(r'<!--.{0,5000}?-->', re.S)
 _CSS_BLOCK = re.compile(r'\{\s*(?:;\s*)*(?:[*_]?[-\w]+\s*:[^{}]{0,3000})?\}')  # declarations (the first right after the brace), or none
 _SELECTOR_STOP = re.compile(r'[{}\n;!?][^{}\n;!?]*\Z')  # the last character a selector cannot hold
 
@@ -216,12 +226,26 @@ def _selector_start(text:str, brace:int) -> int:
         start = max(0, begin - 201) + len(above)  # the selector list goes on up there
     return start
 
+def _drop_comments(text:str, opener:str, closer:str, limit:int) -> str:
+    "`text` without the comments from `opener` to the nearest `closer` at most `limit` characters on; linear however many are unclosed."
+    keep, pos, close = [], 0, -1
+    start = text.find(opener)
+    while start >= 0:
+        if close < start + len(opener): close = text.find(closer, start + len(opener))
+        if close < 0: break  # nothing closes after here
+        if close - start - len(opener) <= limit:
+            keep.append(text[pos:start])
+            pos = close + len(closer)
+            start = text.find(opener, pos)
+        else: start = text.find(opener, max(start + 1, close - limit - len(opener)))  # openers before that cannot reach `close`
+    return ''.join(keep) + text[pos:]
+
 def strip_css(text:str, # plain text that may carry a style sheet, as exports that strip tags leave it
              ) -> str:
     "`text` without the rules, @import / @charset statements, CSS and HTML comments of a style sheet left in it as text."
     if '{' not in text or not _CSS_HINT.search(text): return text
-    if '/*' in text: text = _CSS_COMMENT.sub('', text)
-    if '<!--' in text: text = _HTML_COMMENT.sub('', text)
+    if '/*' in text: text = _drop_comments(text, '/*', '*/', 3_000)
+    if '<!--' in text: text = _drop_comments(text, '<!--', '-->', 5_000)
     if '@' in text: text = _CSS_STATEMENT.sub('', text)
     for _ in range(5):  # innermost rules first, then the @media blocks they leave empty
         keep, end = [], 0
@@ -240,10 +264,11 @@ _REPLY_HEADERS = [(words, re.compile(rx, re.M | re.I)) for words, rx in [  # (wo
     (('original message',), r'^-{2,}\s*original\s+message\s*-{2,}'),
     (('wrote:',), r'^on\b[^\n]{0,200}?\bwrote:[ \t]*$|^on\b[^\n]{0,200}\n[^\n]{0,200}?\bwrote:[ \t]*$'
                r'|^[^\n>]{0,200}\bwrote:[ \t]*\n(?=\n?>)'),
-    (('écrit', 'ecrit'), r'^le\b[^\n]{0,200}\ba\s+[ée]crit\s*:'),
-    (('schrieb',), r'^am\b[^\n]{0,200}\bschrieb[^\n]{0,100}:[ \t]*$'),
-    (('escribi',), r'^el\b[^\n]{0,200}\bescribi[óo]:'),
-    (('sent:', 'envoy', 'gesendet:', 'enviado:'), r'^\*?(?:from|de|von):\*?[ \t][^\n]{1,300}\n\*?(?:sent|envoy[ée]|gesendet|enviado):\*?[ \t]'),
+    (('écrit', 'ecrit'), r'^le\b[^\n]{0,200}\ba\s+[ée]crit\s*:|^le\b[^\n]{0,200}\n[^\n]{0,200}\ba\s+[ée]crit\s*:[ \t]*$'),
+    (('schrieb',), r'^am\b[^\n]{0,200}\bschrieb[^\n]{0,100}(?:\n[^\n]{0,100})?:[ \t]*$|^am\b[^\n]{0,200}\n[^\n]{0,200}\bschrieb[^\n]{0,100}:[ \t]*$'),
+    (('escribi',), r'^el\b[^\n]{0,200}\bescribi[óo]:|^el\b[^\n]{0,200}\n[^\n]{0,200}\bescribi[óo]:[ \t]*$'),
+    (('sent', 'envoy', 'gesendet', 'enviado'),
+     r'^\*?(?:from|de|von)[ \t\xa0]*:\*?[ \t][^\n]{1,300}\n\*?(?:sent|envoy[ée]|gesendet|enviado)[ \t\xa0]*:\*?[ \t]'),
 ]]
 _QUOTE_LINE = re.compile(r'(?m)^[ \t]*>[^\n]*(?:\n|$)')
 _SIG_DASHES = re.compile(r'(?m)^-- ?$')
@@ -279,10 +304,11 @@ def _cap(s:str) -> str: return s[:MAX_TEXT_CHARS]
 
 def clean_body(body:str, # a body as text: plain, HTML, or either with export artefacts
                is_html:bool|None=None, # whether it is HTML; None detects it
+               guess_qp:bool=True, # undo quoted-printable the text still carries; False where a transfer encoding was already undone
               ) -> tuple[str, str, str]:
     "(text, quoted, signature) from a body: QP artefacts undone, HTML converted, entities, spaces, reply split."
     body = body[:MAX_HTML_CHARS]
-    if looks_quoted_printable(body): body = _undo_qp(body)
+    if guess_qp and looks_quoted_printable(body): body = _undo_qp(body)
     start = 0 if is_html else -1 if is_html is False else html_start(body)
     if start >= 0:
         head = body[:start]
@@ -333,13 +359,28 @@ def content_type(part:Message) -> str:
 def _is_attachment(part:Message) -> bool:
     return str(part.get('content-disposition', '')).strip().lower().startswith('attachment')
 
-def _charset(part:Message) -> str|None: return charset_param(part.get('content-type'))
+_META_CHARSET = re.compile(rb'(?i)<meta\b[^>]{0,300}?charset\s*=\s*["\']?([\w.:-]{1,40})')
+
+def _part_text(data:bytes, # a text part's transfer-decoded bytes
+               ctype, # its Content-Type value
+              ) -> str:
+    "A text part decoded in its declared charset; HTML that declares none and is not UTF-8, in the one its `<meta>` names."
+    charset = charset_param(ctype)
+    if charset is None and not data.isascii() and mime_type(ctype) == 'text/html' and (m := _META_CHARSET.search(data, 0, 4_000)):
+        try: return data.decode('utf-8')
+        except UnicodeDecodeError: charset = m[1].decode()
+    return decode_bytes(data, charset)
+
+_UNDONE_CTES = ('quoted-printable', 'base64')  # transfer encodings whose text gets no quoted-printable guess once decoded
+
+def _cte(part:Message) -> str: return str(part.get('content-transfer-encoding', '')).strip().lower()
 
 def _part_bytes(part:Message) -> bytes:
-    "A leaf part's body, transfer-decoded."
+    "A leaf part's body, transfer-decoded (a bytes payload is already: Gmail API bodies)."
     payload = part.get_payload()
+    if isinstance(payload, bytes): return payload[:MAX_PART_BYTES]
     if not isinstance(payload, str): return b''
-    cte = str(part.get('content-transfer-encoding', '')).strip().lower()
+    cte = _cte(part)
     if 'uu' in cte: return part.get_payload(decode=True) or b''
     try: raw = payload[:MAX_PART_BYTES].encode('ascii', 'surrogateescape')
     except UnicodeEncodeError: raw = payload[:MAX_PART_BYTES].encode('utf-8', 'surrogateescape')
@@ -351,7 +392,8 @@ def _best_alternative(kids:list) -> Message:
     richer = next((k for k, t in zip(kids, types) if t == 'text/html' or t.startswith('multipart/')), None)
     if 'text/plain' in types:
         plain = kids[types.index('text/plain')]
-        if richer is None or len(str(plain.get_payload()).strip()) >= 200: return plain
+        body = plain.get_payload()
+        if richer is None or len(body.strip() if isinstance(body, (str, bytes)) else str(body)) >= 200: return plain
     return richer if richer is not None else kids[-1]
 
 def text_parts(msg:Message, # a parsed message (compat32)
@@ -369,7 +411,7 @@ def text_parts(msg:Message, # a parsed message (compat32)
         elif not _is_attachment(part):
             ctype = content_type(part)
             if ctype in ('text/plain', 'text/html'): yield ctype[5:], part
-            elif part is msg and ctype.startswith('multipart/'): yield 'plain', part  # multipart without parts
+            elif ctype.startswith('multipart/'): yield 'plain', part  # a multipart without a boundary: its body as text
 
 # %% ../nbs/01_ingest.ipynb #519476c5
 def message_text(msg:Message, # a parsed message (compat32)
@@ -377,8 +419,8 @@ def message_text(msg:Message, # a parsed message (compat32)
     "(text, quoted, signature) of a parsed message: its text parts decoded, cleaned and joined."
     cols = ([], [], [])
     for subtype, part in text_parts(msg):
-        body = decode_bytes(_part_bytes(part), _charset(part))
-        for col, value in zip(cols, clean_body(body, is_html=True if subtype == 'html' else None)):
+        body = _part_text(_part_bytes(part), part.get('content-type'))
+        for col, value in zip(cols, clean_body(body, is_html=True if subtype == 'html' else None, guess_qp=_cte(part) not in _UNDONE_CTES)):
             if value: col.append(value)
     return tuple(_cap('\n\n'.join(c)) for c in cols)
 
@@ -400,7 +442,7 @@ def content_id(data:bytes) -> str:
     "The fallback id: 'sha1:' and a prefix of the content's SHA-1."
     return 'sha1:' + hashlib.sha1(data).hexdigest()[:16]
 
-_RFC2822_DATE = re.compile(r'\s*(?:[A-Za-z]{3},\s*)?(\d{1,2}) ([A-Za-z]{3}) (\d{4}) (\d\d):(\d\d)(?::(\d\d))? ([+-])(\d\d)(\d\d)\b')
+_RFC2822_DATE = re.compile(r'\s*(?:[A-Za-z]{3},\s*)?(\d{1,2}) ([A-Za-z]{3}) (\d{4}) (\d\d):(\d\d)(?::(\d\d))? ([+-])(\d\d):?(\d\d)\b')
 _MONTHS = {m: i for i, m in enumerate(('jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'), 1)}
 
 def _rfc2822(value:str) -> datetime|None:
@@ -500,8 +542,8 @@ def _parse(raw:bytes, source:str) -> dict:
             mime_head = ''.join(f'{k}:{h[k]}\n' for k in ('content-type', 'content-transfer-encoding') if k in h)
             text = message_text(BytesParser().parsebytes(mime_head.encode('ascii', 'surrogateescape') + b'\n' + body))
     elif ctype in ('text/plain', 'text/html'):
-        body = decode_bytes(transfer_decode(body, cte), charset_param(h.get('content-type')))
-        text = clean_body(body, is_html=True if ctype == 'text/html' else None)
+        body = _part_text(transfer_decode(body, cte), h.get('content-type'))
+        text = clean_body(body, is_html=True if ctype == 'text/html' else None, guess_qp=cte not in _UNDONE_CTES)
     else: text = ('', '', '')
     if dropped and not text[0]: notes.append(f"body not read: {sum(dropped)/1e6:.1f} MB of base64 over the size cap")
     row.update(text=text[0], quoted=text[1], signature=text[2], error='; '.join(notes))
@@ -532,10 +574,9 @@ def _gmail_part(part:dict, depth:int=0) -> Message:
     kids = part.get('parts')
     if isinstance(kids, list) and kids and depth < MAX_MULTIPARTS:
         msg.set_payload([_gmail_part(k, depth + 1) for k in kids[:MAX_PARTS] if isinstance(k, dict)])
-    else:
-        del msg['content-transfer-encoding']
+    else:  # the body arrives transfer-decoded: kept as bytes, its Content-Transfer-Encoding says how it was sent
         body = part.get('body') if isinstance(part.get('body'), dict) else {}
-        msg.set_payload(_b64url(body.get('data', ''))[:MAX_PART_BYTES].decode('ascii', 'surrogateescape'))
+        msg.set_payload(_b64url(body.get('data', ''))[:MAX_PART_BYTES])
     return msg
 
 def gmail_to_row(obj:dict, # a Gmail API users.messages.get response (format=full, raw, metadata or minimal)
@@ -566,19 +607,33 @@ _COPIED_HEADERS = re.compile(r'\A\s*((?:(?:subject|from|to|cc|bcc|date|sent|repl
 
 def _blank(v) -> bool: return v is None or (isinstance(v, float) and v != v) or str(v).strip() == ''
 
+_EPOCH = re.compile(r'\s*\d{1,16}(?:\.\d*)?\s*')
+
 def parse_date(value) -> datetime|None:
-    "A date in any common form (RFC 2822, ISO 8601, epoch seconds or milliseconds) as aware UTC, or None."
+    "A date in any common form (RFC 2822, ISO 8601, epoch seconds or milliseconds, numbers or strings) as aware UTC, or None."
     if _blank(value): return None
-    if isinstance(value, datetime): d = value
-    elif isinstance(value, (int, float)) or str(value).strip().isdigit():
-        v = float(value); d = datetime.fromtimestamp(v / 1000 if v > 1e11 else v, timezone.utc)
-    else:
-        if (d := utc_date(value)) is not None: return d
-        try: d = pd.Timestamp(str(value).strip()).to_pydatetime()
-        except Exception: return None
-    if d.tzinfo is None: d = d.replace(tzinfo=timezone.utc)
-    d = d.astimezone(timezone.utc)
+    try:
+        if isinstance(value, datetime): d = value
+        elif isinstance(value, (int, float)) or _EPOCH.fullmatch(str(value)):
+            v = float(value); d = datetime.fromtimestamp(v / 1000 if v > 1e11 else v, timezone.utc)
+        elif (d := utc_date(value)) is not None: return d
+        else: d = pd.Timestamp(str(value).strip()).to_pydatetime()
+        if d.tzinfo is None: d = d.replace(tzinfo=timezone.utc)
+        d = d.astimezone(timezone.utc)
+    except Exception: return None  # out of range, NaT, or no date at all
     return d if 1900 <= d.year <= 2200 else None
+
+def _record_headers(value) -> tuple[dict, str]:
+    "A record's headers from a dict, a JSON object or raw 'Name: value' lines, and a note when `value` is none of these."
+    if isinstance(value, dict): return value, ''
+    text = str(value).strip()
+    try: value = json.loads(text)
+    except ValueError: value = text
+    if isinstance(value, dict): return value, ''
+    if not value: return {}, ''  # '', null, []: no headers
+    raw = value.encode('utf-8', 'surrogateescape') if isinstance(value, str) else b''
+    if _HEADER_START.match(raw): return first_headers(BytesHeaderParser().parsebytes(raw + b'\n\n')), ''
+    return {}, f"headers ignored: not a JSON object or header lines ({text[:40]!r})"
 
 def fields_to_row(subject='', # the subject line
                   sender='', # the From address or "Name <address>"
@@ -596,16 +651,16 @@ def fields_to_row(subject='', # the subject line
             body = body[m.end():]
             subject, sender = subject or header_text(copied['subject']), sender or header_text(copied['from'])
             got['to'], got['date'] = got.get('to') or header_text(copied['to']), got.get('date') or copied['date']
-        headers = got.get('headers') or {}
-        if isinstance(headers, str): headers = json.loads(headers)
-        headers = json.dumps({k.lower(): header_text(v)[:200] for k, v in headers.items() if k.lower() in _EXPORT_HEADERS}, ensure_ascii=False)
+        headers, note = _record_headers(got.get('headers', ''))
+        headers = json.dumps({name: header_text(v)[:200] for k, v in headers.items() if (name := str(k).lower()) in _EXPORT_HEADERS}, ensure_ascii=False)
         text = clean_body(body, is_html=got.get('html') or None)
         rid = '' if _blank(id) else str(id).strip()
         rid = rid or content_id('\n'.join((subject, sender, body)).encode('utf-8', 'surrogateescape'))
         return email_row(id=rid, thread_id=str(got.get('thread_id') or rid), sender=header_text(sender),
                          to=header_text(got.get('to')), subject=header_text(subject), date=parse_date(got.get('date')),
                          text=text[0], quoted=text[1], signature=text[2], headers=headers, source=str(source),
-                         labels=','.join(map(str, got['labels'])) if isinstance(got.get('labels'), list) else str(got.get('labels', '')))
+                         labels=','.join(map(str, got['labels'])) if isinstance(got.get('labels'), list) else str(got.get('labels', '')),
+                         error=note)
     except Exception as e:
         return email_row(id='' if _blank(id) else str(id), source=str(source), error=f"unreadable record: {type(e).__name__}: {str(e)[:200]}")
 
@@ -619,6 +674,7 @@ _COLUMN_NAMES = {
     'subject': ('subject', 'title', 'subject_line'),
     'sender': ('sender', 'from', 'from_address', 'from_email', 'sender_email', 'from_addr'),
     'body': ('body', 'text', 'content', 'message', 'body_text', 'plain', 'text_body', 'body_plain', 'html', 'body_html', 'snippet'),
+    'body_html': ('body_html', 'html_body', 'html'),  # read where the body column above is blank
     'id': ('id', 'message_id', 'msg_id', 'messageid', 'email_id'),
     'to': ('to', 'recipient', 'recipients', 'to_address'),
     'date': ('date', 'sent_at', 'received_at', 'timestamp', 'datetime', 'internaldate', 'sent_date'),
@@ -627,7 +683,8 @@ _COLUMN_NAMES = {
     'source': ('source',),
     'headers': ('headers',),
 }
-_NOT_MAIL_NAMES = re.compile(r'(?i)^(?:license|licence|copying|notice|readme|authors|changelog)\b|\.(?:cats|md|rst|py|ipynb|pdf|png|jpe?g|gif|zip)$')
+_NOT_MAIL_NAMES = re.compile(r'(?i)^(?:license|licence|copying|notice|readme|authors|changelog)(?:\.\w+)?$'  # the whole stem
+                             r'|\.(?:cats|md|rst|py|ipynb|pdf|png|jpe?g|gif|zip)$')
 
 def _open(path:Path):
     return gzip.open(path, 'rb') if path.suffix.lower() == '.gz' else open(path, 'rb')
@@ -635,6 +692,16 @@ def _open(path:Path):
 def _ext(path:Path) -> str:
     suffixes = [s.lower() for s in path.suffixes if s.lower() != '.gz']
     return suffixes[-1] if suffixes else ''
+
+def _head(path:Path) -> bytes:
+    "The first 64 KB of a file, leading blank lines dropped; `InputError` when it cannot be read (a corrupt .gz)."
+    try:
+        with _open(path) as f: return f.read(65_536).lstrip(b'\r\n')
+    except Exception as e: raise InputError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
+
+def _starts_with_headers(head:bytes) -> bool:
+    "Whether a file's first bytes are mail headers (or an mbox `From ` line) with at least one well-known header."
+    return bool(_FIRST_LINE_HEADER.match(head) and _MAIL_HEADER.search(head))
 
 def _column_map(columns) -> dict:
     "Which of the record's columns feeds each row field (case-insensitive), or `InputError`."
@@ -644,11 +711,23 @@ def _column_map(columns) -> dict:
         raise InputError(f"no subject, sender or body column (columns: {', '.join(map(str, columns))[:200]})")
     return {f: c for f, c in found.items() if c is not None}
 
+def _cp1252_bytes(e:UnicodeDecodeError) -> tuple[str, int]:
+    "A codec error handler: bytes that are not UTF-8 read as cp1252, as Excel and other Windows tools write them."
+    return e.object[e.start:e.end].decode('cp1252', 'replace'), e.end
+
+codecs.register_error('jobmail-cp1252', _cp1252_bytes)
+
+def _read_csv(path:Path, ext:str, **kwargs) -> pd.DataFrame|Iterator[pd.DataFrame]:
+    "`pd.read_csv` of a CSV or TSV export as strings: UTF-16 by its byte order mark, else UTF-8, any byte that is not read as cp1252."
+    with _open(path) as f: utf16 = f.read(2) in (b'\xff\xfe', b'\xfe\xff')
+    return pd.read_csv(path, sep='\t' if ext == '.tsv' else ',', dtype=str, keep_default_na=False,
+                       encoding='utf-16' if utf16 else 'utf-8-sig', encoding_errors='jobmail-cp1252', **kwargs)
+
 def _table_columns(path:Path, ext:str) -> list:
     if ext == '.parquet':
         import pyarrow.parquet as pq
         return pq.ParquetFile(path).schema_arrow.names
-    return list(pd.read_csv(path, sep='\t' if ext == '.tsv' else ',', nrows=0, dtype=str).columns)
+    return list(_read_csv(path, ext, nrows=0).columns)
 
 def detect_format(path, # a file
                  ) -> str:
@@ -656,7 +735,8 @@ def detect_format(path, # a file
     path = Path(path)
     if not path.is_file(): raise InputError(f"{path}: no such file")
     ext = _ext(path)
-    if _NOT_MAIL_NAMES.search(path.name): raise InputError(f"{path}: not mail (licence, readme, metadata or binary file)")
+    if _NOT_MAIL_NAMES.search(path.name) and not (ext in ('.eml', '.mbox', '.mbx') and _starts_with_headers(_head(path))):
+        raise InputError(f"{path}: not mail (licence, readme, metadata or binary file)")
     if ext in ('.csv', '.tsv', '.parquet'):
         try: _column_map(_table_columns(path, ext))
         except InputError as e: raise InputError(f"{path}: {e}") from None
@@ -665,10 +745,9 @@ def detect_format(path, # a file
     if ext in ('.jsonl', '.ndjson'): return 'jsonl'
     if ext == '.json': return 'json'
     if ext in ('.mbox', '.mbx'): return 'mbox'
-    with _open(path) as f: head = f.read(65_536).lstrip(b'\r\n')
     if ext == '.eml': return 'eml'
-    if not (_FIRST_LINE_HEADER.match(head) and _MAIL_HEADER.search(head)):
-        raise InputError(f"{path}: not mail (no mail headers at the start)")
+    head = _head(path)
+    if not _starts_with_headers(head): raise InputError(f"{path}: not mail (no mail headers at the start)")
     return 'mbox' if ext != '.txt' and _FROM_LINE.match(head) else 'eml'
 
 # %% ../nbs/01_ingest.ipynb #c7616fae
@@ -678,12 +757,14 @@ def iter_mbox(f, # a binary file object
               chunk_size:int=1 << 20, # bytes read at a time
              ) -> Iterator[bytes]:
     "The raw messages of an mbox, one at a time, scanning `From ` lines in binary chunks (constant memory)."
-    parts, size, started, tail = [], 0, False, b''
+    parts, size, started, tail, broken = [], 0, False, b'', None
+    read = getattr(f, 'read1', f.read)  # read1: at most one underlying read, so a .gz that breaks off loses little
     def message():
         data = b''.join(parts)
         return _MBOX_ESCAPE.sub(rb'\1', data) if b'>From ' in data else data
     while True:
-        data = f.read(chunk_size)
+        try: data = read(chunk_size)
+        except Exception as e: data, broken = b'', e  # a truncated or corrupt .gz: the messages read so far, then the error
         buf = tail + data
         if data:
             cut = buf.rfind(b'\n') + 1
@@ -698,15 +779,20 @@ def iter_mbox(f, # a binary file object
         size += len(buf) - pos
         if not data: break
     if started or b''.join(parts).strip(): yield message()
+    if broken: raise broken
 
 # %% ../nbs/01_ingest.ipynb #ac7989fc
-def _table_rows(path:Path, ext:str) -> Iterator[dict]:
+def _table_rows(path:Path, ext:str) -> Iterator[dict|_BadLine]:
+    "The records of a table export, and a `_BadLine` for each CSV row with more fields than its header."
     if ext == '.parquet':
         import pyarrow.parquet as pq
         for batch in pq.ParquetFile(path).iter_batches(batch_size=5_000): yield from batch.to_pylist()
-    else:
-        for df in pd.read_csv(path, sep='\t' if ext == '.tsv' else ',', dtype=str, keep_default_na=False, chunksize=5_000):
-            yield from df.to_dict('records')
+        return
+    bad = []
+    for df in _read_csv(path, ext, chunksize=5_000, engine='python', on_bad_lines=bad.append):  # the C engine cannot skip bad rows
+        yield from df.to_dict('records')
+        yield from (_BadLine(f"bad row: {len(fields)} fields, more than the header's (row starting {fields[0][:40]!r})") for fields in bad)
+        bad.clear()
 
 def record_to_row(rec:dict, # one exported record
                   colmap:dict, # field -> column, from the record's columns
@@ -714,7 +800,8 @@ def record_to_row(rec:dict, # one exported record
                  ) -> dict:
     "One row from an exported record, via `fields_to_row`."
     get = {f: rec.get(c) for f, c in colmap.items()}
-    own_source = get.pop('source', None)
+    own_source, html_body = get.pop('source', None), get.pop('body_html', None)
+    if _blank(get.get('body')) and not _blank(html_body): get.update(body=html_body, html=True)  # an HTML-only record
     return fields_to_row(**get, source=source if _blank(own_source) else own_source)
 
 def _json_rows(objs:Iterable, source:str) -> Iterator[dict]:
@@ -733,16 +820,29 @@ def _jsonl_objects(f, source:str):
         try: yield json.loads(line)
         except ValueError as e: yield _BadLine(f"line {n}: invalid JSON ({e})")
 
-class _BadLine(str): "A JSONL line that is not JSON."
+class _BadLine(str): "Why a line of an export cannot be read (not JSON, too many CSV fields)."
 
 # %% ../nbs/01_ingest.ipynb #4018c9ed
+_FORMATS = ('mbox', 'eml', 'json', 'jsonl', 'table')
+
+def _error_row(source:str, reason:str) -> dict:
+    "The row for a line or file that cannot be read."
+    return email_row(id=content_id(f'{source}:{reason}'.encode('utf-8', 'surrogateescape')), source=source, error=reason)
+
 def read_file(path, # a mail file of any supported format
               fmt:str|None=None, # its format from `detect_format`; detected when None
               on_bytes=None, # called with the number of bytes consumed, for progress bars
              ) -> Iterator[dict]:
-    "The rows of one file, streaming."
+    "The rows of one file, streaming; an unreadable line, or the rest of a file that breaks off, becomes an error row."
     path = Path(path)
     fmt = fmt or detect_format(path)
+    if fmt not in _FORMATS: raise InputError(f"{path}: unknown format {fmt!r}")
+    try: yield from _file_rows(path, fmt, on_bytes)
+    except Exception as e:  # a corrupt or truncated file: the rows read so far stay, the batch goes on
+        yield _error_row(str(path), f"unreadable file: {e if isinstance(e, InputError) else f'{type(e).__name__}: {e}'}"[:300])
+
+def _file_rows(path:Path, fmt:str, on_bytes) -> Iterator[dict]:
+    "The rows of one file read as `fmt`; raises where the file itself cannot be read on."
     src, ext = str(path), _ext(path)
     if fmt == 'eml':
         with _open(path) as f: raw = f.read(MAX_MESSAGE_BYTES * 8)
@@ -756,21 +856,20 @@ def read_file(path, # a mail file of any supported format
     elif fmt == 'jsonl':
         with _open(path) as f:
             for obj in _jsonl_objects(f, src):
-                if isinstance(obj, _BadLine): yield email_row(id=content_id(f'{src}:{obj}'.encode()), source=src, error=str(obj))
+                if isinstance(obj, _BadLine): yield _error_row(src, str(obj))
                 else: yield from _json_rows([obj], src)
         if on_bytes: on_bytes(path.stat().st_size)
     elif fmt == 'json':
         with _open(path) as f:
             try: data = json.load(f)
-            except ValueError as e: raise InputError(f"{path}: invalid JSON ({e})") from None
+            except ValueError as e: raise InputError(f"invalid JSON ({e})") from None
         if isinstance(data, dict) and isinstance(data.get('messages'), list): data = data['messages']
         yield from _json_rows(data if isinstance(data, list) else [data], src)
         if on_bytes: on_bytes(path.stat().st_size)
     elif fmt == 'table':
         colmap = _column_map(_table_columns(path, ext))
-        for rec in _table_rows(path, ext): yield record_to_row(rec, colmap, src)
+        for rec in _table_rows(path, ext): yield _error_row(src, str(rec)) if isinstance(rec, _BadLine) else record_to_row(rec, colmap, src)
         if on_bytes: on_bytes(path.stat().st_size)
-    else: raise InputError(f"{path}: unknown format {fmt!r}")
 
 # %% ../nbs/01_ingest.ipynb #88628ced
 def _expand(paths) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:

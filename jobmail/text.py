@@ -93,10 +93,19 @@ def header_tokens(headers, # anything `parse_headers` accepts
     return toks
 
 # %% ../nbs/02_text.ipynb #243bdb9c
+_re_angle_addr = re.compile(r'<([^<>@\s]+@[^<>@\s]+)>\s*\Z')
+
+def _name_and_address(sender:str) -> tuple[str, str]:
+    "(display name, address) of a From header; the address in a trailing `<...>` wins, whatever the name holds."
+    if not (m := _re_angle_addr.search(sender)): return email.utils.parseaddr(sender)
+    name = sender[:m.start()].strip()
+    if len(name) > 1 and name[0] == name[-1] == '"': name = name[1:-1].replace('\\"', '"')
+    return name, m[1]
+
 def sender_tokens(sender:str, # the From header: 'Name <local@domain>' or a bare address
                  ) -> list[str]:
     "Special tokens and words for the sender: display name, local part, registrable domain, ATS and job-board flags."
-    name, addr = email.utils.parseaddr(sender or '')
+    name, addr = _name_and_address(sender or '')
     if '@' not in addr: name, addr = name or sender or '', ''
     local, _, domain = addr.rpartition('@')
     domain = domain.lower().strip('.> ')
