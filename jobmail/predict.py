@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from fastcore.basics import patch
+from fastcore.basics import chunked, patch
 from fastcore.script import call_parse, store_true
 from safetensors.torch import load_file
 
@@ -26,8 +26,8 @@ from .core import InputError, ModelError, read_table, write_table
 __all__ = ['MODEL_FORMAT', 'MODEL_TYPES', 'BACKENDS', 'DEFAULT_TOKEN_CAP', 'PREP_CHUNK', 'RESULT_COLUMNS', 'AWDClassifier',
            'fastai_to_plain', 'read_model_json', 'jobmail_function', 'true_index', 'load_ulmfit_head',
            'resolve_backend', 'prepare_model', 'vocab_index', 'PreparedError', 'Predictor', 'encode_texts',
-           'prepare_emails', 'adapt_prior', 'results_table', 'load_predictor', 'adapt_results', 'cached_predictor',
-           'score_records', 'predict_files', 'predict_cli']
+           'prepare_emails', 'unreadable_reason', 'adapt_prior', 'results_table', 'load_predictor', 'adapt_results',
+           'cached_predictor', 'score_records', 'predict_files', 'predict_cli']
 
 # %% ../nbs/09_predict.ipynb #4ffa62d5
 def _lin_bn(n_in:int, n_out:int, relu:bool) -> nn.Sequential:
@@ -388,6 +388,14 @@ def close(self:Predictor):
     "Stop the preparation pool, if one was started."
     if self._pool is not None: self._pool.shutdown(cancel_futures=True); self._pool = None
 
+# %% ../nbs/09_predict.ipynb #07141f0c
+def unreadable_reason(email, # an email dict or emails-table row
+                     ) -> str|None:
+    "The `error` of an email `jobmail.ingest` could not read at all (it has nothing else to read); None when it can be scored."
+    error = email.get('error') if isinstance(email, dict) else None
+    if not isinstance(error, str) or not error: return None
+    return None if any(email.get(k) for k in ('subject', 'sender', 'text', 'body', 'quoted')) else error
+
 # %% ../nbs/09_predict.ipynb #2a450a44
 def _score_all(self:Predictor, head:str, inputs:list) -> list:
     "Per input: its probabilities for `head`, or the exception that scoring it alone raised."
@@ -403,11 +411,12 @@ def _score_all(self:Predictor, head:str, inputs:list) -> list:
 @patch
 def predict(self:Predictor, emails:list, # email dicts: subject, sender, text (or body), optional headers and id
            ) -> list[dict]:
-    "One result per email: id, job_app, job_app_prob, status, status_probs, model_version, error."
+    "One result per email: id, job_app, job_app_prob, status, status_probs, model_version, error (then no labels)."
     res = [dict(id=e.get('id') if isinstance(e, dict) else None, job_app=None, job_app_prob=None, status=None, status_probs={},
-                model_version=self.version, error=None) for e in emails]
+                model_version=self.version, error=unreadable_reason(e)) for e in emails]
+    readable = [i for i, r in enumerate(res) if r['error'] is None]
     ok = []
-    for i, x in enumerate(self._prepare(emails)):
+    for i, x in zip(readable, self._prepare([emails[i] for i in readable])):
         if isinstance(x, Exception): res[i]['error'] = _one_line(x)
         else: ok.append((i, x))
     status_in = []
@@ -456,7 +465,7 @@ def adapt_prior(probs, # job_app probabilities from a model trained with `train_
 
 # %% ../nbs/09_predict.ipynb #8c3860cf
 RESULT_COLUMNS = ['id', 'job_app', 'job_app_prob', 'status', 'status_probs', 'model_version', 'error']
-_EMAIL_FIELDS = ('id', 'subject', 'sender', 'text', 'body', 'headers', 'quoted', 'labels')  # what `Predictor.predict` reads of a row
+_EMAIL_FIELDS = ('id', 'subject', 'sender', 'text', 'body', 'headers', 'quoted', 'labels', 'error')  # what `Predictor.predict` reads of a row
 
 def results_table(results:list[dict], # what `Predictor.predict` returns
                  ) -> pd.DataFrame:
@@ -516,13 +525,28 @@ def _write_part(parts:Path, n:int, df:pd.DataFrame):
     df.to_parquet(tmp, index=False)
     os.replace(tmp, parts/f'part-{n:06d}.parquet')
 
-def _chunks(inputs, done:set, chunk:int, progress:bool, counts:dict):
-    "Lists of up to `chunk` slim email dicts not in `done`, streamed from the inputs."
+def _joined(out:Path, parts:Path) -> pd.DataFrame:
+    "`out`'s rows, then the part files' rows not in it (parts a stopped run joined but did not remove are not joined twice)."
+    earlier = [read_table(out)] if out.exists() else []
+    seen = set(earlier[0]['id']) if earlier else set()
+    new = (df[~df['id'].isin(seen)] for df in map(pd.read_parquet, sorted(parts.glob('part-*.parquet'))))
+    frames = earlier + [df for df in new if len(df)]
+    return pd.concat(frames, ignore_index=True) if frames else results_table([])
+
+def _sent_thread_ids(inputs:list, chunk:int, progress:bool) -> set:
+    "The ids of the threads of `inputs` holding a message the recipient sent (`jobmail.text.sent_threads`), read `chunk` rows at a time."
+    from jobmail.ingest import iter_emails
+    from jobmail.text import sent_threads
+    rows = ((r.get('thread_id'), r.get('labels')) for r in iter_emails(inputs, progress=progress, skipped=[]))  # skipped files: the scoring pass warns
+    return set().union(*(sent_threads(pd.DataFrame(part, columns=['thread_id', 'labels'])) for part in chunked(rows, chunk)))
+
+def _chunks(inputs:list, done:set, chunk:int, progress:bool, counts:dict, sent:set):
+    "Lists of up to `chunk` slim email dicts not in `done`, streamed from the inputs, `sent_in_thread` when their thread is in `sent`."
     from jobmail.ingest import iter_emails
     buf = []
-    for row in iter_emails(list(inputs), progress=progress):
+    for row in iter_emails(inputs, progress=progress):
         if row.get('id') in done: counts['skipped'] += 1; continue
-        buf.append({k: row[k] for k in _EMAIL_FIELDS if k in row})
+        buf.append({**{k: row[k] for k in _EMAIL_FIELDS if k in row}, 'sent_in_thread': row.get('thread_id') in sent})
         if len(buf) == chunk: yield buf; buf = []
     if buf: yield buf
 
@@ -545,26 +569,26 @@ def predict_files(model:str, # a model directory or store URL[@ref]
                   progress:bool=False, # show ingest's progress bar
                   adapt:bool=False, # treat the inputs as one person's mail and adapt job_app to its share (`adapt_results`)
                  ) -> dict:
-    "Score every email of `inputs` into `out`, resuming a previous run; counts of scored, skipped and total rows."
-    out = Path(out)
+    "Score every email of `inputs` into `out`, resuming a previous run; counts of scored, skipped, errored (unscored) and total rows."
+    out, inputs = Path(out), list(inputs)
     if out.suffix.lower() not in ('.parquet', '.csv', '.tsv', '.jsonl', '.json'): raise InputError(f"{out}: use a .parquet, .csv, .tsv, .jsonl or .json output")
     parts = out.with_name(out.name + '.parts'); parts.mkdir(parents=True, exist_ok=True)
     done, n = _done_ids(out, parts)
     counts = dict(scored=0, skipped=0)
-    chunks = _chunks(inputs, done, chunk, progress, counts)
     t0 = time.perf_counter()
+    chunks = _chunks(inputs, done, chunk, progress, counts, _sent_thread_ids(inputs, chunk, progress))
+    def save(df:pd.DataFrame):
+        nonlocal n
+        _write_part(parts, n, df); n += 1; counts['scored'] += len(df)
     if dask is None:
         predictor = load_predictor(model, backend=backend, all_status=adapt)  # status for every email: adapting may accept more
-        for recs in chunks:
-            _write_part(parts, n, results_table(predictor.predict(recs))); n += 1; counts['scored'] += len(recs)
+        for recs in chunks: save(results_table(predictor.predict(recs)))
     else:
         client, workers, cluster = _dask_client(dask)
         try:
             pending, window = {}, 2 * max(1, len(client.scheduler_info()['workers']))
             def drain(limit):
-                nonlocal n
-                while len(pending) > limit:
-                    df = pending.pop(n).result(); _write_part(parts, n, df); n += 1; counts['scored'] += len(df)
+                while len(pending) > limit: save(pending.pop(n).result())
             for i, recs in enumerate(chunks, start=n):
                 pending[i] = client.submit(score_records, str(model), backend, workers, recs, adapt, pure=False)
                 drain(window)
@@ -573,13 +597,12 @@ def predict_files(model:str, # a model directory or store URL[@ref]
             client.close()
             if cluster is not None: cluster.close()
     counts['seconds'] = round(time.perf_counter() - t0, 2)
-    frames = ([read_table(out)] if out.exists() else []) + [pd.read_parquet(f) for f in sorted(parts.glob('part-*.parquet'))]
-    result = pd.concat(frames, ignore_index=True) if frames else results_table([])
+    result = _joined(out, parts)
     if adapt: result, counts['job_app_share'] = adapt_results(result)
     tmp = out.with_name('.' + out.name + '.tmp' + out.suffix)
     write_table(result, tmp); os.replace(tmp, out)
     shutil.rmtree(parts)
-    return {**counts, 'total': len(result), 'out': str(out)}
+    return {**counts, 'errors': int(result['error'].notna().sum()), 'total': len(result), 'out': str(out)}
 
 # %% ../nbs/09_predict.ipynb #49d2ba2a
 @call_parse
@@ -595,6 +618,6 @@ def predict_cli(model:str, # a model directory, or a store URL with @version or 
     "Score mailboxes with a model, in process or on Dask, into a table of ids and predictions."
     if not inputs: raise InputError("give at least one mailbox file or folder to score")
     r = predict_files(model, inputs, Output, backend=backend, chunk=chunk, dask=Dask, progress=progress, adapt=adapt_prior)
-    print(f"scored {r['scored']}  skipped {r['skipped']} (already in {Output})  total {r['total']}  "
+    print(f"scored {r['scored']}  skipped {r['skipped']} (already in {Output})  total {r['total']} ({r['errors']} without a prediction: see their error)  "
           f"{r['scored'] / max(r['seconds'], 1e-9):.1f} emails/s  -> {Output}")
     if adapt_prior: print(f"job_app share of this mail: {r['job_app_share']:.3f} (the model was trained on 0.5); job_app_prob_model keeps the model's own")

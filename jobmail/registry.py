@@ -323,21 +323,27 @@ def _same_version(d:Path, rec:dict) -> bool:
     except StoreError: return False
     return _manifest_matches(d, rec)
 
-@patch
-def pull(self:Store, ref:str, # a version id, an alias such as 'production', or 'latest'
-         dest=None, # folder to create (must not exist, or be empty); default: a cache under JOBMAIL_HOME
-         progress:bool=False, # show a progress bar of bytes received
-        ) -> Path:
-    "Download a version, verifying every file's SHA-256 (and S3 object version); return the folder."
-    self._check()
-    version = self.resolve(ref)
-    rec = self.record(version)
-    dest = Path(dest) if dest is not None else _cache_dir(self, version)
+@contextlib.contextmanager
+def _flocked(path:Path):
+    "Hold an exclusive `flock` on the file `path` (created if missing): other processes and threads taking it wait."
+    import fcntl
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, 'a') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
+def _occupied(dest:Path) -> StoreError: return StoreError(f"{dest} exists and is not empty; pull into a new folder")
+
+def _pull_into(self:Store, ref:str, rec:dict, dest:Path, progress:bool) -> Path:
+    "Download the version of record `rec` into a new folder beside `dest`, verify every file, and rename it to `dest`."
+    version = rec['version']
     if dest.exists():
         if _same_version(dest, rec): return dest
-        if not dest.is_dir() or any(dest.iterdir()): raise StoreError(f"{dest} exists and is not empty; pull into a new folder")
+        if not dest.is_dir() or any(dest.iterdir()): raise _occupied(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.partial-', dir=dest.parent))
+    tmp = dest.parent/f'.{dest.name}.partial-{secrets.token_hex(8)}'
+    tmp.mkdir()  # the umask's mode, which the rename keeps (mkdtemp's 0700 would lock every other user out)
     try:
         with _bytes_bar(rec['size'], progress, f'pull {version}') as bar:
             for rel, meta in rec['files'].items():
@@ -349,11 +355,25 @@ def pull(self:Store, ref:str, # a version id, an alias such as 'production', or 
                 if file_sha256(tmp/rel) != meta['sha256']:
                     raise StoreError(f"refusing {ref} ({version}): {rel} in the store was tampered with (SHA-256 differs from the record)")
         if not _manifest_matches(tmp, rec): raise StoreError(f"refusing {ref} ({version}): its {MANIFEST} disagrees with the version record")
-        if dest.exists(): dest.rmdir()
-        os.replace(tmp, dest)
+        try: os.replace(tmp, dest)  # onto a missing or empty folder
+        except OSError:  # another pull filled `dest` meanwhile: keep its folder when it holds this version
+            if not _same_version(dest, rec): raise _occupied(dest) from None
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+@patch
+def pull(self:Store, ref:str, # a version id, an alias such as 'production', or 'latest'
+         dest=None, # folder to create (must not exist, or be empty); default: a cache under JOBMAIL_HOME
+         progress:bool=False, # show a progress bar of bytes received
+        ) -> Path:
+    "Download a version, verifying every file's SHA-256 (and S3 object version); return the folder."
+    self._check()
+    version = self.resolve(ref)
+    rec = self.record(version)
+    if dest is not None: return _pull_into(self, ref, rec, Path(dest), progress)
+    cache = _cache_dir(self, version)
+    with _flocked(cache.parent/f'.{version}.lock'): return _pull_into(self, ref, rec, cache, progress)  # downloaded once, however many pull it
 
 # %% ../nbs/08_registry.ipynb #e6460e25
 def _update_alias(self:Store, name:str, change) -> dict:
@@ -440,14 +460,7 @@ class FileStore(Store):
         except FileNotFoundError: return None, None
         return data, hashlib.sha256(data).hexdigest()
 
-    @contextlib.contextmanager
-    def _locked(self):
-        import fcntl
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root/'.lock', 'a') as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try: yield
-            finally: fcntl.flock(f, fcntl.LOCK_UN)
+    def _locked(self): return _flocked(self.root/'.lock')
 
     def _write(self, key, data, expect=_ANY):
         path = self._path(key)
@@ -470,8 +483,10 @@ class FileStore(Store):
         return sorted(p.relative_to(self.root).as_posix() for p in base.rglob('*')
                       if p.is_file() and not p.name.startswith(TMP_PREFIX))
 
-    def _copy(self, src:Path, dest:Path, callback, exclusive:bool, chunk:int=8 << 20, in_kernel:bool=hasattr(os, 'copy_file_range')):
-        "Copy in chunks (in the kernel with `copy_file_range` where it works), reporting progress, then fsync."
+    def _copy(self, src:Path, dest:Path, callback, exclusive:bool, chunk:int=8 << 20, in_kernel:bool=hasattr(os, 'copy_file_range'),
+              digest:bool=False) -> str|None:
+        "Copy in chunks, reporting progress, then fsync; with `digest`, through Python, returning the SHA-256 of the bytes written."
+        sha, in_kernel = hashlib.sha256() if digest else None, in_kernel and not digest  # else in the kernel, where `copy_file_range` works
         with open(src, 'rb', buffering=0) as fi, open(dest, 'xb' if exclusive else 'wb', buffering=0) as fo:
             while True:
                 if in_kernel:
@@ -480,15 +495,18 @@ class FileStore(Store):
                 else:
                     block = memoryview(fi.read(chunk))
                     n = len(block)
+                    if sha: sha.update(block)
                     while block: block = block[fo.write(block):]  # a raw write may be partial
                 if not n: break
                 if callback: callback(n)
             os.fsync(fo.fileno())
+        return sha.hexdigest() if sha else None
 
     def _upload(self, src, key, sha256, size, callback):
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        self._copy(src, dest, callback, exclusive=True)
+        if self._copy(src, dest, callback, exclusive=True, digest=True) != sha256:
+            raise StoreError(f"{self.url}: {key} was copied with other bytes than were sealed (SHA-256 differs): it changed during the push")
         dest.chmod(0o444)
         return {}
 
@@ -577,14 +595,21 @@ class S3Store(Store):
             return sorted(o['Key'][start:] for page in pages for o in page.get('Contents', []))
 
     def _upload(self, src, key, sha256, size, callback):
+        "Upload a file, then read the object version back and check its SHA-256 against the sealed one; its pin."
         with self._errors(f"uploading {key}"):
             self.client.upload_file(str(src), self.bucket, self._key(key), ExtraArgs={'Metadata': {'sha256': sha256}},
                                     Config=self.transfer, Callback=callback)
-            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        if head.get('Metadata', {}).get('sha256') != sha256 or head['ContentLength'] != size:
-            raise StoreError(f"{self.url}: {key} changed while it was being uploaded")
-        if head.get('VersionId') in (None, 'null'): raise StoreError(f"{self.url}: bucket {self.bucket} returned no object version; enable versioning")
-        return {'version_id': head['VersionId']}
+            version_id = self.client.head_object(Bucket=self.bucket, Key=self._key(key)).get('VersionId')
+            if version_id in (None, 'null'): raise StoreError(f"{self.url}: bucket {self.bucket} returned no object version; enable versioning")
+            stored = self._object_sha256(key, version_id)
+        if stored != sha256: raise StoreError(f"{self.url}: {key} in the bucket is not the sealed file (SHA-256 differs): it changed during the push")
+        return {'version_id': version_id}
+
+    def _object_sha256(self, key:str, version_id:str, chunk:int=1 << 20) -> str:
+        "Hex SHA-256 of the bytes an object version holds, read back from the bucket."
+        sha = hashlib.sha256()
+        for block in self.client.get_object(Bucket=self.bucket, Key=self._key(key), VersionId=version_id)['Body'].iter_chunks(chunk): sha.update(block)
+        return sha.hexdigest()
 
     def _download(self, key, pin, dest, callback):
         from botocore.exceptions import ClientError

@@ -24,11 +24,11 @@ from .core import InputError, JobmailError, ModelError, get_config, project_root
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'REQUESTS', 'LATENCY', 'BATCH_SIZE', 'QUEUE_DEPTH', 'EMAILS', 'READY', 'EMAIL_SCHEMAS', 'MAX_DEPTH',
-           'WARMUP_EMAIL', 'ServerConfig', 'metrics_payload', 'all_workers_ready', 'Overloaded', 'DeadlineExceeded',
-           'PredictionFailed', 'Batcher', 'email_kind', 'openapi_spec', 'ApiError', 'RequestParser', 'email_row',
-           'begin_drain', 'load_predictor', 'create_app', 'wait_ready', 'drain_on_sigterm', 'serve_cli', 'free_port',
-           'http_call', 'LocalGunicorn']
+__all__ = ['log', 'REQUESTS', 'LATENCY', 'BATCH_SIZE', 'QUEUE_DEPTH', 'EMAILS', 'EMAILS_ERRORED', 'READY', 'EMAIL_SCHEMAS',
+           'MAX_DEPTH', 'WARMUP_EMAIL', 'ServerConfig', 'metrics_payload', 'all_workers_ready', 'Overloaded',
+           'DeadlineExceeded', 'PredictionFailed', 'Batcher', 'email_kind', 'openapi_spec', 'ApiError', 'RequestParser',
+           'email_row', 'begin_drain', 'load_predictor', 'create_app', 'wait_ready', 'drain_on_sigterm', 'serve_cli',
+           'free_port', 'http_call', 'LocalGunicorn']
 
 # %% ../nbs/10_server.ipynb #4af254fb
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ LATENCY = prom.Histogram('jobmail_request_latency_seconds', "Time to answer a re
                          buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
 BATCH_SIZE = prom.Histogram('jobmail_batch_size', "Emails per forward pass", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 QUEUE_DEPTH = prom.Gauge('jobmail_queue_depth', "Emails waiting for the model", multiprocess_mode='livesum')
-EMAILS = prom.Counter('jobmail_emails_classified', "Emails classified")
+EMAILS = prom.Counter('jobmail_emails_classified', "Emails classified, in answers sent in time")
+EMAILS_ERRORED = prom.Counter('jobmail_emails_errored', "Emails answered with an error instead of labels (unreadable, or the model failed on them)")
 READY = prom.Gauge('jobmail_ready', "1 when the model is loaded and the server not draining (min over live workers)",
                    multiprocess_mode='livemin')
 
@@ -201,7 +202,6 @@ class Batcher:
             live[0].finish(error=PredictionFailed(f"the model failed on this request ({type(e).__name__})"))
             return
         BATCH_SIZE.observe(len(emails))
-        EMAILS.inc(len(emails))
         start = 0
         for j in live:
             j.finish(results[start:start+len(j.emails)])
@@ -276,9 +276,10 @@ def openapi_spec(cfg:ServerConfig) -> dict:
         'error': _s("a short code, e.g. invalid_request, overloaded"), 'reason': _s("what was wrong, for people"),
         'field': _s("the JSON path of the offending part of the body, when one is to blame")}}
     result = {'type': 'object', 'properties': {
-        'id': {'type': ['string', 'null']}, 'job_app': {'type': 'boolean'}, 'job_app_prob': {'type': 'number'},
+        'id': {'type': ['string', 'null']}, 'job_app': {'type': ['boolean', 'null']}, 'job_app_prob': {'type': ['number', 'null']},
         'status': {'type': ['string', 'null']}, 'status_probs': {'type': 'object', 'additionalProperties': {'type': 'number'}},
-        'model_version': {'type': 'string'}, 'error': {'type': ['string', 'null']}}}
+        'model_version': {'type': 'string'},
+        'error': {'type': ['string', 'null'], 'description': "why the email has no labels (it could not be read, or the model failed on it); null when classified"}}}
     def answer(description, schema='Error', headers=None):
         out = {'description': description, 'content': {'application/json': {'schema': {'$ref': f'#/components/schemas/{schema}'}}}}
         if headers: out['headers'] = headers
@@ -298,6 +299,7 @@ def openapi_spec(cfg:ServerConfig) -> dict:
                               '400': answer("malformed body; `field` names the part"), '401': answer("no bearer token"),
                               '403': answer("wrong bearer token"),
                               '413': answer(f"body over {cfg.max_request_bytes} bytes or over {cfg.max_emails} emails"),
+                              '415': answer("the body is not sent as Content-Type: application/json"),
                               '503': answer("the queue is full or the model is not ready: retry later", headers=retry),
                               '504': answer(f"no answer within {cfg.deadline_s:g} s")}}},
             '/v1/model': {'get': {'summary': "The model's version and card summary", 'security': secured,
@@ -409,7 +411,10 @@ def email_row(kind:str, # one of `EMAIL_SCHEMAS`
              ) -> dict:
     "The emails-table row of a validated email object, read by `jobmail.ingest`."
     from jobmail import ingest
-    if kind == 'GmailMessage': row = ingest.gmail_to_row(obj, source='api')
+    from jobmail.predict import unreadable_reason
+    if kind == 'GmailMessage':
+        row = ingest.gmail_to_row(obj, source='api')
+        if unreadable_reason(row): row['id'] = obj['id']  # the client's id, not a hash of what could not be read
     elif kind == 'RawEmail':
         row = ingest.parse_message(obj['raw'], source='api')
         if 'id' in obj: row['id'] = obj['id']
@@ -563,6 +568,7 @@ def create_app(config:ServerConfig|dict|None=None, # settings; None reads JOBMAI
 
     @app.post('/v1/classify')
     def classify():
+        if request.mimetype != 'application/json': raise ApiError(415, 'unsupported_media_type', "send the body with Content-Type: application/json")
         require_model()
         try: payload = json.loads(request.get_data(cache=False))
         except (ValueError, RecursionError): raise ApiError(400, 'invalid_json', "the body is not JSON (UTF-8)", '$') from None
@@ -571,6 +577,8 @@ def create_app(config:ServerConfig|dict|None=None, # settings; None reads JOBMAI
         except Overloaded as e: raise ApiError(503, 'overloaded', str(e), headers={'Retry-After': str(cfg.retry_after_s)}) from None
         except DeadlineExceeded as e: raise ApiError(504, 'deadline_exceeded', str(e)) from None
         except PredictionFailed as e: raise ApiError(500, 'prediction_failed', str(e)) from None
+        errored = sum(r.get('error') is not None for r in results)
+        EMAILS.inc(len(results) - errored); EMAILS_ERRORED.inc(errored)
         return _json({'model_version': svc.predictor.version, 'results': results})
 
     @app.get('/v1/model')
