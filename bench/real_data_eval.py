@@ -358,7 +358,7 @@ def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|No
     if 'model' in results:
         tab = summary_table(results['model'])
         for col, name in (('ULMFiT without LM fine-tuning', 'nolm'), ('linear (jobmail.linear)', 'linear'), ('ensemble', 'ensemble')):
-            if name in results: tab.insert(len(tab.columns) - 1, col, summary_table(results[name])['ULMFiT'])
+            if name in results: tab.insert(len(tab.columns) - 1, col, summary_table(results[name]).iloc[:, 0])
         named = {'ULMFiT': 'model', 'ULMFiT without LM fine-tuning': 'nolm', 'linear': 'linear', 'ensemble': 'ensemble'}
         intervals = accuracy_intervals({**{k: results[v]['model'] for k, v in named.items() if v in results}, 'TF-IDF + LR': results['model']['baseline']})
         lines += [f"## Test split (n={results['model']['model']['n']}, balanced, group-aware)", "", tab.to_markdown(), "", intervals, ""]

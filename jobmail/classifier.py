@@ -20,7 +20,7 @@ import fastai, sklearn
 from safetensors.torch import save_file
 
 import jobmail
-from .core import STATUSES, InputError, ModelError, check_columns, check_label, read_table, project_root
+from .core import STATUSES, InputError, ModelError, check_columns, labels_of, read_table, project_root
 from .text import model_inputs, FastTokenizer
 from .lm import awd_config, load_lm_dir
 from .linear import LinearModel
@@ -39,12 +39,12 @@ def head_table(df:pd.DataFrame, # a dataset table (`jobmail.dataset.build_datase
                head:str, # 'job_app' or 'status'
                splits=('train', 'valid'), # which splits to keep
               ) -> pd.DataFrame:
-    "Model input `text`, label `y` and `is_valid` for one head, labels validated with `check_label`."
+    "Model input `text`, label `y` and `is_valid` for one head, labels validated by `labels_of`."
     if head not in HEADS: raise InputError(f"unknown head {head!r}; use one of {', '.join(HEADS)}")
     check_columns(df, ['job_app', 'status', 'split'], 'dataset')
     df = df[df['split'].isin(splits)].reset_index(drop=True)
-    labels = [check_label(j, s) for j, s in zip(df['job_app'], df['status'])]
-    out = pd.DataFrame({'text': model_inputs(df), 'job_app': [j for j, _ in labels], 'status': [s for _, s in labels],
+    job_app, status = labels_of(df)
+    out = pd.DataFrame({'text': model_inputs(df), 'job_app': job_app, 'status': status,
                         'is_valid': (df['split'] == 'valid').to_numpy()})
     out.index = df.index
     if head == 'status': out = out[out['job_app']]
@@ -323,8 +323,10 @@ def train_cli(dataset:str, # a dataset table (`jobmail dataset`) with job_app, s
         path = train_linear(df, out, seed=seed, demo_mail=demo_mail)
         print(f"model directory: {path}")
         return path
-    eps = tuple(int(e) for e in str(epochs).split(','))
-    if len(eps) != 4: raise InputError(f"--epochs needs four comma-separated numbers, got {epochs!r}")
+    parts = str(epochs).split(',')
+    if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
+        raise InputError(f"--epochs needs four comma-separated whole numbers, got {epochs!r}")
+    eps = tuple(int(p) for p in parts)
     trained = train_heads(df, None if lm == 'none' else lm, size=size, out=out, epochs=eps, bs=bs, num_it=num_it, seed=seed)
     path = export_model(trained, out, df)
     for head, h in trained['heads'].items():

@@ -6,16 +6,17 @@ Docs: https://jobmail.github.io/jobmail/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #291ecf57
 from __future__ import annotations
-import os
+import numbers, os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 # %% auto #0
 __all__ = ['STATUSES', 'STATUS_DEFINITIONS', 'STATUS_PRECEDENCE', 'EMAIL_COLUMNS', 'JobmailError', 'InputError', 'ModelError',
-           'StoreError', 'check_label', 'empty_emails', 'check_columns', 'read_table', 'write_table', 'project_root',
-           'Config', 'get_config', 'shared_data']
+           'StoreError', 'check_label', 'empty_emails', 'check_columns', 'labels_of', 'check_seed', 'read_table',
+           'write_table', 'project_root', 'Config', 'get_config', 'shared_data']
 
 # %% ../nbs/00_core.ipynb #1723ef34
 STATUSES = ('applied', 'interview', 'assessment', 'offer', 'rejection', 'other')
@@ -97,6 +98,22 @@ def check_columns(df:pd.DataFrame, # a table a user handed us
     if missing: raise InputError(f"{what} is missing column(s) {', '.join(missing)}; it has {', '.join(map(str, df.columns))}")
     return df
 
+# %% ../nbs/00_core.ipynb #5bc3c0fd
+def labels_of(df:pd.DataFrame, # a dataset table with job_app and status
+             ) -> tuple[np.ndarray, np.ndarray]:
+    "Validated job_app (bool array) and status (str array, '' when not a job application) of each row, by `check_label`."
+    check_columns(df, ['job_app', 'status'], 'dataset')
+    pairs = [check_label(j, s) for j, s in zip(df['job_app'], df['status'])]
+    return np.array([j for j, _ in pairs], dtype=bool), np.array([s for _, s in pairs], dtype=object)
+
+# %% ../nbs/00_core.ipynb #c7ae1e90
+def check_seed(seed, # a random seed a user supplied
+              ) -> int:
+    "`seed` as an int when numpy and scikit-learn accept it (a whole number from 0 to 2**32 - 1), else an `InputError`."
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
+        raise InputError(f"seed must be a whole number from 0 to {2**32 - 1}, got {seed!r}")
+    return int(seed)
+
 # %% ../nbs/00_core.ipynb #d73f3847
 def _table_kind(path:Path) -> str:
     suffixes = [s.lower() for s in path.suffixes if s.lower() != '.gz']
@@ -107,24 +124,29 @@ def _table_kind(path:Path) -> str:
 
 def read_table(path, # a .parquet, .csv, .tsv, .jsonl or .json file (optionally .gz)
               ) -> pd.DataFrame:
-    "Read a table file into a DataFrame, choosing the format from the extension."
+    "Read a table file into a DataFrame, choosing the format from the extension; a damaged file is an `InputError`."
     path = Path(path)
     kind = _table_kind(path)
     if not path.exists(): raise InputError(f"{path}: no such file")
-    if kind == 'parquet': return pd.read_parquet(path)
-    if kind in ('csv', 'tsv'): return pd.read_csv(path, sep='\t' if kind == 'tsv' else ',', dtype=str, keep_default_na=False)
-    return pd.read_json(path, lines=kind == 'jsonl', dtype=False)
+    try:
+        if kind == 'parquet': return pd.read_parquet(path)
+        if kind in ('csv', 'tsv'): return pd.read_csv(path, sep='\t' if kind == 'tsv' else ',', dtype=str, keep_default_na=False)
+        return pd.read_json(path, lines=kind == 'jsonl', dtype=False, encoding='utf-8-sig')  # -sig: a byte order mark is no JSON
+    except (ValueError, OSError, EOFError) as e:  # pandas' and pyarrow's parse errors are ValueErrors, a damaged .gz an OSError or EOFError
+        raise InputError(f"{path}: unreadable as {kind}: {e}") from None
 
 def write_table(df:pd.DataFrame, # the table to write
                 path, # destination; the extension picks the format
                ) -> Path:
-    "Write `df` to `path` in the format its extension names, creating parent folders."
+    "Write `df` to `path` in the format its extension names, creating parent folders; an unwritable path is an `InputError`."
     path = Path(path)
     kind = _table_kind(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if kind == 'parquet': df.to_parquet(path, index=False)
-    elif kind in ('csv', 'tsv'): df.to_csv(path, sep='\t' if kind == 'tsv' else ',', index=False)
-    else: df.to_json(path, orient='records', lines=kind == 'jsonl', date_format='iso', force_ascii=False)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == 'parquet': df.to_parquet(path, index=False)
+        elif kind in ('csv', 'tsv'): df.to_csv(path, sep='\t' if kind == 'tsv' else ',', index=False)
+        else: df.to_json(path, orient='records', lines=kind == 'jsonl', date_format='iso', force_ascii=False)
+    except OSError as e: raise InputError(f"{path}: not writable ({e.strerror or e})") from None
     return path
 
 # %% ../nbs/00_core.ipynb #2bfc03b9

@@ -21,15 +21,15 @@ from fastprogress.fastprogress import progress_bar
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .core import InputError, check_columns, check_label, get_config, read_table, write_table
+from .core import InputError, check_columns, check_label, check_seed, get_config, read_table, write_table
 
 # %% auto #0
 __all__ = ['TOKEN_RE', 'DEFAULT_THRESHOLD', 'EMPLOYERS', 'ROLES', 'NAMES', 'SPLITS', 'REQUIRED_COLUMNS', 'LABEL_CONFIDENCE',
            'sender_domain', 'mask_token', 'fingerprint_tokens', 'shingle_hashes', 'minhash_signatures',
-           'template_groups', 'common_words', 'compile_template', 'fill_template', 'distinct_templates',
-           'template_corpus', 'pair_scores', 'cap_groups', 'split_groups', 'split_sources', 'balance_splits',
-           'DatasetWarning', 'label_confidence', 'attach_labels', 'build_dataset', 'dataset_card', 'largest_groups',
-           'plot_card', 'card_markdown', 'write_card', 'dataset_cli']
+           'duplicate_keys', 'template_groups', 'common_words', 'compile_template', 'fill_template',
+           'distinct_templates', 'template_corpus', 'pair_scores', 'cap_groups', 'split_groups', 'split_sources',
+           'balance_splits', 'DatasetWarning', 'label_confidence', 'attach_labels', 'build_dataset', 'dataset_card',
+           'largest_groups', 'plot_card', 'card_markdown', 'write_card', 'dataset_cli']
 
 # %% ../nbs/03_dataset.ipynb #f6b5625b
 _SECOND_LEVEL = {'co', 'com', 'ac', 'gov', 'org', 'net', 'ne', 'or', 'edu', 'go'}
@@ -165,6 +165,13 @@ def _candidate_pairs(sigs, domains, bands, rows):
     u, v = np.concatenate(us), np.concatenate(vs)
     return np.unique(np.minimum(u, v) * len(sigs) + np.maximum(u, v))
 
+def duplicate_keys(subjects, # the emails' subjects (a list or Series)
+                   texts, # their bodies
+                  ) -> np.ndarray:
+    "A 64-bit hash of each email's subject and text, case and spacing aside: equal for exact duplicates."
+    norm = [' '.join(s.split()).casefold() + '\x00' + ' '.join(t.split()).casefold() for s, t in zip(_strings(subjects), _strings(texts))]
+    return pd.util.hash_pandas_object(pd.Series(norm, dtype=object), index=False).to_numpy()
+
 def template_groups(emails:pd.DataFrame, # needs `sender`, `subject`, `text`
                     threshold:float=DEFAULT_THRESHOLD, # estimated Jaccard similarity at which two emails join
                     sigs:np.ndarray|None=None, # precomputed `minhash_signatures`; computed when None
@@ -186,7 +193,10 @@ def template_groups(emails:pd.DataFrame, # needs `sender`, `subject`, `text`
     step = 1_000_000
     keep = np.concatenate([(usig[u[i:i+step]] == usig[v[i:i+step]]).mean(1) >= threshold for i in range(0, len(u), step)] or [np.zeros(0, bool)])
     keep &= udom[u] == udom[v]
-    graph = coo_matrix((np.ones(keep.sum()), (u[keep], v[keep])), shape=(len(usig), len(usig)))
+    # exact duplicates join whatever their senders: each row is linked to the first row with its subject and text
+    same = pd.factorize(duplicate_keys(emails.subject, emails.text))[0]
+    first = inverse[np.unique(same, return_index=True)[1][same]]
+    graph = coo_matrix((np.ones(keep.sum() + len(first)), (np.r_[u[keep], first], np.r_[v[keep], inverse])), shape=(len(usig), len(usig)))
     comp = connected_components(graph, directed=False)[1][inverse]
     # number groups by first appearance, within their sender domain
     codes = pd.factorize(comp)[0]
@@ -562,7 +572,7 @@ def build_dataset(emails:pd.DataFrame, # an emails table with at least id, subje
                   progress:bool=True, # show a progress bar while fingerprinting
                  ) -> tuple[pd.DataFrame, dict]:
     "The grouped, capped, split and balanced dataset (emails columns + job_app, status, group, split) and its report."
-    seed = get_config().seed if seed is None else seed
+    seed = check_seed(get_config().seed if seed is None else seed)
     if by not in ('group', 'source'): raise InputError(f"by must be 'group' or 'source', got {by!r}")
     if not 0 < balance < 1: raise InputError(f"balance must be a share between 0 and 1, got {balance}")
     fractions = _parse_split(split)
@@ -609,7 +619,8 @@ def build_dataset(emails:pd.DataFrame, # an emails table with at least id, subje
                      cap=cap_dropped, balance=balance_dropped),
         groups=dict(before_cap=int(len(sizes_before)), over_cap=int((sizes_before > per_group).sum()),
                     sizes_before=_size_histogram(sizes_before), sizes_after=_size_histogram(sizes_after),
-                    largest=largest, across_splits=int((df.groupby('group').split.nunique() > 1).sum())),
+                    largest=largest, across_splits=int((df.groupby('group').split.nunique() > 1).sum()),
+                    identical_across_splits=int((df.split.groupby(duplicate_keys(df.subject, df.text)).nunique() > 1).sum())),
         counts=_counts(df.split, final_names),
         job_app_share={s: float(df.job_app[df.split == s].mean()) for s in SPLITS if (df.split == s).any()},
         sources=_counts(df.source, df.split),
@@ -661,7 +672,8 @@ def card_markdown(report:dict) -> str:
         '## Dropped', f"duplicate ids {d['duplicate_ids']}, empty {d['empty']}, unlabeled {d['unlabeled']}; "
         f"by the cap: {d['cap']}; by balancing: {d['balance']}",
         '## Template groups', f"{report['groups']['before_cap']} groups, {report['groups']['over_cap']} over the cap, "
-        f"{report['groups']['across_splits']} in more than one split.", largest_groups(report).to_markdown(index=False),
+        f"{report['groups']['across_splits']} in more than one split; {report['groups']['identical_across_splits']} identical emails "
+        "(subject and text) in more than one split.", largest_groups(report).to_markdown(index=False),
         '## Sources', pd.DataFrame(report['sources']).T.fillna(0).astype(int).to_markdown(),
         '## Warnings', '\n'.join(f"- {w}" for w in report['warnings']) or 'none'])
 

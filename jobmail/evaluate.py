@@ -21,25 +21,19 @@ from sklearn.metrics import (accuracy_score, precision_recall_fscore_support, f1
 from sklearn.calibration import calibration_curve
 from scipy.stats import binomtest
 
-from .core import InputError, ModelError, check_columns, check_label, read_table
+from .core import InputError, ModelError, labels_of, read_table
+from .dataset import label_confidence
 from .text import model_inputs
 from .predict import Predictor
 
 # %% auto #0
-__all__ = ['CORE_STATUSES', 'SURE_LABEL', 'labels_of', 'model_predictions', 'per_class', 'expected_calibration_error',
-           'wilson_interval', 'classification_metrics', 'tfidf_baseline', 'plot_confusion', 'plot_pr_calibration',
-           'confident_errors', 'per_source', 'sure_labels', 'evaluate', 'summary_table', 'accuracy_intervals',
-           'evaluate_cli']
+__all__ = ['CORE_STATUSES', 'MODEL_NAMES', 'SURE_LABEL', 'model_kind', 'model_predictions', 'per_class',
+           'expected_calibration_error', 'wilson_interval', 'classification_metrics', 'tfidf_baseline',
+           'plot_confusion', 'plot_pr_calibration', 'confident_errors', 'per_source', 'sure_labels', 'evaluate',
+           'summary_table', 'accuracy_intervals', 'evaluate_cli']
 
 # %% ../nbs/07_evaluate.ipynb #b88dc6e8
 CORE_STATUSES = ('applied', 'rejection', 'other')
-
-def labels_of(df:pd.DataFrame, # a dataset table with job_app and status
-             ) -> tuple[np.ndarray, np.ndarray]:
-    "Validated job_app (bool array) and status (str array, '' when not a job application) of each row."
-    check_columns(df, ['job_app', 'status'], 'dataset')
-    pairs = [check_label(j, s) for j, s in zip(df['job_app'], df['status'])]
-    return np.array([j for j, _ in pairs], dtype=bool), np.array([s for _, s in pairs], dtype=object)
 
 # %% ../nbs/07_evaluate.ipynb #8ec0b4dc
 def _load_learner(model_dir:Path, head:str):
@@ -65,14 +59,22 @@ def _predictor_predictions(model_dir:Path, df:pd.DataFrame) -> pd.DataFrame:
     out['job_app_pred'] = out['job_app_prob'] >= 0.5
     return out
 
+MODEL_NAMES = {'ulmfit': 'ULMFiT', 'linear': 'linear', 'ensemble': 'ensemble'}  # how tables and plots name each model type
+
+def model_kind(model_dir, # a model directory
+              ) -> str:
+    "The model type its `model.json` names: 'ulmfit', 'linear' or 'ensemble'."
+    f = Path(model_dir)/'model.json'
+    if not f.exists(): raise ModelError(f"{model_dir} is not a model directory (no model.json)")
+    return json.loads(f.read_text()).get('type')
+
 def model_predictions(model_dir, # a model directory (`jobmail train`, any model type)
                       df:pd.DataFrame, # emails or dataset rows to score
                       bs:int=64, # batch size
                      ) -> pd.DataFrame:
     "Per row: `job_app_prob`, `job_app_pred`, `status_pred` and `p_<status>` columns."
     model_dir = Path(model_dir)
-    if not (model_dir/'model.json').exists(): raise ModelError(f"{model_dir} is not a model directory (no model.json)")
-    if json.loads((model_dir/'model.json').read_text()).get('type') != 'ulmfit': return _predictor_predictions(model_dir, df)
+    if model_kind(model_dir) != 'ulmfit': return _predictor_predictions(model_dir, df)
     texts = pd.DataFrame({'text': model_inputs(df)})
     out = pd.DataFrame(index=df.index)
     for head in ('job_app', 'status'):
@@ -97,6 +99,8 @@ def expected_calibration_error(y_true:np.ndarray, # bool labels
                                bins:int=10, # equal-width probability bins
                               ) -> float:
     "Expected calibration error of binary probabilities: the support-weighted gap between confidence and accuracy."
+    prob = np.asarray(prob, dtype=float)
+    if np.isnan(prob).any(): raise InputError(f"{int(np.isnan(prob).sum())} of {len(prob)} probabilities are NaN; a calibration error needs them all")
     conf = np.where(prob >= 0.5, prob, 1 - prob)
     correct = (prob >= 0.5) == y_true
     idx = np.minimum((conf - 0.5) * 2 * bins, bins - 1).astype(int)
@@ -163,10 +167,12 @@ def plot_confusion(job_app, job_app_pred, status, status_pred, title:str='') -> 
     fig.tight_layout()
     return fig
 
-def plot_pr_calibration(job_app, job_app_prob, baseline_prob=None) -> plt.Figure:
+def plot_pr_calibration(job_app, job_app_prob, baseline_prob=None,
+                        model:str='model', # the model's name in the legend (`MODEL_NAMES`)
+                       ) -> plt.Figure:
     "Precision-recall curve and reliability diagram of the job_app probabilities (and the baseline's)."
     fig, axs = plt.subplots(1, 2, figsize=(10, 4))
-    for name, prob in [('ULMFiT', job_app_prob), ('TF-IDF baseline', baseline_prob)]:
+    for name, prob in [(model, job_app_prob), ('TF-IDF baseline', baseline_prob)]:
         if prob is None or len(set(job_app)) < 2: continue
         p, r, _ = precision_recall_curve(job_app, prob)
         axs[0].plot(r, p, label=f'{name} (AP {average_precision_score(job_app, prob):.3f})')
@@ -204,7 +210,7 @@ def sure_labels(df:pd.DataFrame, # rows of a dataset table, with or without `lab
                ) -> np.ndarray:
     "Which rows' labels nobody doubted: `label_confidence` at least `threshold`, or not given."
     if 'label_confidence' not in df.columns: return np.ones(len(df), bool)
-    confidence = df['label_confidence'].to_numpy(dtype=float)
+    confidence = label_confidence(df['label_confidence'])  # a CSV's blank is missing, 'high' and 'low' are words
     return np.isnan(confidence) | (confidence >= threshold)
 
 def evaluate(model_dir, # a model directory
@@ -215,11 +221,14 @@ def evaluate(model_dir, # a model directory
              show:bool=False, # display tables and plots (notebooks)
             ) -> dict:
     "Metrics of the model (and the baseline) on `split` of `dataset`; writes eval.json and PNGs to `out`."
-    df = dataset[dataset['split'] == split] if split is not None and 'split' in dataset.columns else dataset
+    if split is not None and 'split' not in dataset.columns:
+        raise InputError(f"the dataset has no split column to take split {split!r} from; to score every row, pass split=None (--split all)")
+    df = dataset[dataset['split'] == split] if split is not None else dataset
     if not len(df): raise InputError(f"no rows to evaluate (split {split!r})")
     job_app, status = labels_of(df)
     pred = model_predictions(model_dir, df)
-    res = dict(model_dir=str(model_dir), split=split, model=classification_metrics(job_app, status, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy()))
+    res = dict(model_dir=str(model_dir), model_kind=model_kind(model_dir), split=split,
+               model=classification_metrics(job_app, status, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy()))
     res['per_source'] = per_source(df, job_app, status, pred).to_dict('records')
     sure = sure_labels(df)
     if not sure.all():
@@ -227,14 +236,18 @@ def evaluate(model_dir, # a model directory
             job_app[sure], status[sure], pred['job_app_prob'].to_numpy()[sure], pred['status_pred'].to_numpy()[sure]))
     errors = confident_errors(df, job_app, pred)
     res['confident_errors'] = errors.to_dict('records')
-    base = None
-    if baseline and 'split' in dataset.columns and (dataset['split'] == 'train').any():
-        base = tfidf_baseline(dataset[dataset['split'] == 'train'], df)
+    base, train = None, dataset[dataset['split'] == 'train'] if baseline and 'split' in dataset.columns else dataset.iloc[:0]
+    if len(train) and len(set(labels_of(train)[0])) < 2:
+        res['baseline_skipped'] = "the train split holds one job_app class only: no TF-IDF baseline to train"
+        print(f"note: {res['baseline_skipped']}")
+    elif len(train):
+        base = tfidf_baseline(train, df)
         res['baseline'] = classification_metrics(job_app, status, base['job_app_prob'].to_numpy(), base['status_pred'].to_numpy())
         if 'sure_labels' in res: res['sure_labels']['baseline'] = classification_metrics(
             job_app[sure], status[sure], base['job_app_prob'].to_numpy()[sure], base['status_pred'].to_numpy()[sure])
     figs = {'confusion': plot_confusion(job_app, pred['job_app_pred'].to_numpy(), status, pred['status_pred'].to_numpy(), f'({split or "all"})'),
-            'job_app_pr_calibration': plot_pr_calibration(job_app, pred['job_app_prob'].to_numpy(), None if base is None else base['job_app_prob'].to_numpy())}
+            'job_app_pr_calibration': plot_pr_calibration(job_app, pred['job_app_prob'].to_numpy(), None if base is None else base['job_app_prob'].to_numpy(),
+                                                          MODEL_NAMES.get(res['model_kind'], 'model'))}
     if out is not None:
         out = Path(out); out.mkdir(parents=True, exist_ok=True)
         for name, fig in figs.items(): fig.savefig(out/f'{name}.png', dpi=80)
@@ -250,7 +263,7 @@ def summary_table(res:dict) -> pd.DataFrame:
     row = lambda m: {'job_app accuracy': m['job_app']['accuracy'], 'job_app macro-F1': m['job_app']['macro_f1'],
                      'job_app ECE': m['job_app']['ece'], 'status accuracy': m['status']['accuracy'],
                      'status macro-F1 (applied/rejection/other)': m['status']['macro_f1_core'], 'status macro-F1 (all present)': m['status']['macro_f1']}
-    cols = {'ULMFiT': row(res['model'])}
+    cols = {MODEL_NAMES.get(res.get('model_kind'), 'model'): row(res['model'])}
     if 'baseline' in res: cols['TF-IDF + LR'] = row(res['baseline'])
     return pd.DataFrame(cols).astype(float).round(4)
 

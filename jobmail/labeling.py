@@ -17,9 +17,9 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 from fastcore.basics import patch
-from fastcore.script import call_parse
+from fastcore.script import call_parse, store_true
 
-from .core import STATUSES, InputError, check_columns, check_label, get_config, read_table, write_table
+from .core import STATUSES, InputError, check_columns, check_label, check_seed, get_config, read_table, write_table
 
 # %% auto #0
 __all__ = ['ANSWERS', 'SOURCES', 'ACTIONS', 'EVENT_COLUMNS', 'QUEUES', 'SAMPLE_ANSWERS', 'KEYS', 'TASK_COLUMNS', 'RESULT_COLUMNS',
@@ -77,11 +77,20 @@ def _event_row(item, job_app=None, status=None, source='reviewer', action='label
 # %% ../nbs/04_labeling.ipynb #ea95f748
 class LabelStore:
     "An append-only, crash-safe store of label events in a SQLite file; current labels are derived from the events."
-    def __init__(self, path, # the SQLite file; created with its folder when absent
+    def __init__(self, path, # the SQLite file
+                 create:bool=True, # create the file (and its folder) when absent; False: a missing file is an `InputError`
                 ):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        if not self.path.exists():
+            if not create: raise InputError(f"{self.path}: no such label store (`jobmail labels export-batch --create` or `LabelStore(path)` starts one)")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            tables = {t for t, in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as e: raise InputError(f"{self.path}: not a label store ({e})") from None
+        if 'events' not in tables and (tables or not create):  # never add our tables to another program's database
+            self.db.close()
+            raise InputError(f"{self.path}: not a label store (no events table)")
         self.db.execute('PRAGMA journal_mode=WAL')
         self.db.execute('PRAGMA synchronous=FULL')
         self.db.executescript(_SCHEMA)
@@ -107,10 +116,12 @@ class LabelStore:
         return self.db.execute(f"INSERT INTO events ({','.join(EVENT_COLUMNS[1:])}) VALUES (?,?,?,?,?,?,?,?,?,?)", row).lastrowid
 
     def add_many(self, events:list[dict], # keyword arguments of `add`, one dict per event
+                 guard:Callable|None=None, # called inside the write transaction, before the insert: what it raises adds nothing
                 ) -> int:
         "Append many events in one transaction: all of them or, on any bad event, none; the number added."
         rows = [_event_row(**e) for e in events]
         with self._transaction():
+            if guard is not None: guard()
             self.db.executemany(f"INSERT INTO events ({','.join(EVENT_COLUMNS[1:])}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
         return len(rows)
 
@@ -222,11 +233,11 @@ def item_state(self:LabelStore, item:str|None=None, # only this item; all items 
 
 # %% ../nbs/04_labeling.ipynb #732ac62a
 def _emails_table(emails:pd.DataFrame) -> pd.DataFrame:
-    "Check an emails table for the columns labeling needs; its body column is `text` (emails table) or `body`."
+    "Check an emails table for the columns labeling needs; its body column is `text` (emails table) or `body`; ids are strings, as in the store."
     check_columns(emails, ['id'], 'emails table')
-    if emails['id'].duplicated().any():
-        raise InputError(f"emails table has duplicated ids: {', '.join(map(str, emails['id'][emails['id'].duplicated()].unique()[:5]))}")
-    out = emails.copy()
+    out = emails.assign(id=emails['id'].astype(str))  # a JSONL file's numeric ids, say
+    if out['id'].duplicated().any():
+        raise InputError(f"emails table has duplicated ids: {', '.join(out['id'][out['id'].duplicated()].unique()[:5])}")
     for c in ('subject', 'sender', 'date'):
         if c not in out.columns: out[c] = ''
     if 'text' not in out.columns: out['text'] = out['body'] if 'body' in out.columns else ''
@@ -443,6 +454,11 @@ TASK_COLUMNS = ('INPUT:id', 'INPUT:subject', 'INPUT:sender', 'INPUT:text')
 RESULT_COLUMNS = {'item': ('INPUT:id', 'id', 'item'), 'worker': ('ASSIGNMENT:worker_id', 'worker_id', 'worker'),
                   'answer': ('OUTPUT:label', 'OUTPUT:answer', 'label', 'answer')}
 
+def _new_batch(store:LabelStore, batch:str) -> str:
+    "`batch`, or an `InputError` when `store` holds that batch already."
+    if store.db.execute('SELECT 1 FROM batches WHERE batch=?', (batch,)).fetchone(): raise InputError(f"batch {batch!r} already exists")
+    return batch
+
 @patch
 def add_batch(self:LabelStore, batch:str, # the new batch's id
               items:list[str], # every item in the task file, gold included
@@ -450,8 +466,8 @@ def add_batch(self:LabelStore, batch:str, # the new batch's id
               meta:dict|None=None, # JSON-able facts about the batch
              ):
     "Record a vendor batch: its items and, kept aside, the gold answers."
-    if self.db.execute('SELECT 1 FROM batches WHERE batch=?', (batch,)).fetchone(): raise InputError(f"batch {batch!r} already exists")
-    with self._transaction():
+    with self._transaction():  # checked inside the write: of two exports of one batch id, one records it and the other is refused
+        _new_batch(self, batch)
         self.db.execute('INSERT INTO batches VALUES (?,?,?)', (batch, _now(), json.dumps(meta or {})))
         self.db.executemany('INSERT INTO batch_items VALUES (?,?,?)', [(batch, i, gold.get(i)) for i in items])
 
@@ -484,12 +500,17 @@ def export_batch(store:LabelStore, # the label store (gold labels come from its 
                  seed:int=42, # sampling and shuffling seed
                  batch:str|None=None, # the batch id; a time stamp when None
                  max_chars:int=4000, # the email text is cut to this length in the task file
+                 out=None, # write the task table to this .tsv or .csv file before the batch is recorded
                 ) -> pd.DataFrame:
-    "A shuffled Toloka-style task table with gold items mixed in; the batch (id in `.attrs['batch']`) is recorded in `store`."
+    "A shuffled Toloka-style task table with gold items mixed in; the batch (id in `.attrs['batch']`) is recorded in `store` once `out` is written."
+    if out is not None and Path(out).suffix.lower() not in ('.tsv', '.csv'): raise InputError(f"{out}: the task file must be .tsv or .csv")
     if not 0 <= gold_rate < 1: raise InputError(f"gold_rate must be in [0, 1), got {gold_rate}")
-    em, rng = _emails_table(emails), np.random.default_rng(seed)
+    if n is not None and n < 1: raise InputError(f"n must be at least 1, got {n}")
+    batch = _new_batch(store, batch or datetime.now(timezone.utc).strftime('b%Y%m%dT%H%M%S'))
+    em, rng = _emails_table(emails), np.random.default_rng(check_seed(seed))
     labeled = set(store.current().id)
-    pool = list(items) if items is not None else [i for i in em.index if i not in labeled]
+    pool = list(map(str, items)) if items is not None else [i for i in em.index if i not in labeled]
+    if not pool: raise InputError("no emails to label: " + ("items is empty" if items is not None else "every email of the table has a label"))
     unknown = [i for i in pool if i not in em.index]
     if unknown: raise InputError(f"{len(unknown)} item(s) are not in the emails table: {', '.join(map(str, unknown[:5]))}")
     tasks = list(pool if n is None or n >= len(pool) else rng.choice(pool, n, replace=False))
@@ -500,13 +521,16 @@ def export_batch(store:LabelStore, # the label store (gold labels come from its 
     if n_gold > len(gold): raise InputError(f"gold_rate {gold_rate} needs {n_gold} gold items, only {len(gold)} labeled emails are available")
     gold_items = list(rng.choice(gold.index, n_gold, replace=False)) if n_gold else []
     order = rng.permutation(tasks + gold_items)
-    batch = batch or datetime.now(timezone.utc).strftime('b%Y%m%dT%H%M%S')
-    store.add_batch(batch, list(order), {i: gold.loc[i, 'answer'] for i in gold_items}, {'gold_rate': gold_rate, 'seed': seed, 'n_tasks': len(tasks)})
     rows = em.loc[order]
-    out = pd.DataFrame({'INPUT:id': rows.id.values, 'INPUT:subject': rows.subject.values, 'INPUT:sender': rows.sender.values,
-                        'INPUT:text': rows.text.str.slice(0, max_chars).values})
-    out.attrs['batch'] = batch
-    return out
+    table = pd.DataFrame({'INPUT:id': rows.id.values, 'INPUT:subject': rows.subject.values, 'INPUT:sender': rows.sender.values,
+                          'INPUT:text': rows.text.str.slice(0, max_chars).values})
+    table.attrs['batch'] = batch
+    if out is not None: write_table(table, out)  # the file first: a batch whose task file could not be written is never recorded
+    try: store.add_batch(batch, list(order), {i: gold.loc[i, 'answer'] for i in gold_items}, {'gold_rate': gold_rate, 'seed': seed, 'n_tasks': len(tasks)})
+    except InputError:  # another export recorded this batch id meanwhile: the file is not this batch's
+        if out is not None: Path(out).unlink(missing_ok=True)
+        raise
+    return table
 
 # %% ../nbs/04_labeling.ipynb #25ea1dd6
 def _rows(rows) -> str:
@@ -668,13 +692,16 @@ def import_results(store:LabelStore, # the label store holding the batch
                    batch:str|None=None, # the batch id; the latest batch when None
                    threshold:float=0.7, # items whose agreement is lower go to the reviewer's queue
                    method:str='dawid-skene', # 'dawid-skene' or 'majority'
+                   report=None, # also write the worker report to this table file, before anything is stored
                   ) -> VendorImport:
     "Check, score, aggregate and store a vendor's results for a batch, all or nothing."
     if method not in ('dawid-skene', 'majority'): raise InputError(f"unknown aggregation method {method!r}; use dawid-skene or majority")
     items = store.batch_items(batch)
     batch = items.attrs['batch']
-    if store.db.execute("SELECT 1 FROM events WHERE source='vendor' AND batch=? LIMIT 1", (batch,)).fetchone():
-        raise InputError(f"batch {batch!r} was already imported into {store.path}")
+    def not_imported():
+        if store.db.execute("SELECT 1 FROM events WHERE source='vendor' AND batch=? LIMIT 1", (batch,)).fetchone():
+            raise InputError(f"batch {batch!r} was already imported into {store.path}")
+    not_imported()  # refused before the work; checked again inside the write, where a concurrent import shows
     answers = read_results(path, items)
     gold = dict(zip(items.item[items.gold.notna()], items.gold[items.gold.notna()]))
     ds, mv = dawid_skene(answers, gold), majority_vote(answers)
@@ -684,12 +711,13 @@ def import_results(store:LabelStore, # the label store holding the batch
                            'majority': mv.answer, 'majority_agreement': mv.agreement})
     labels = labels[~labels.index.isin(list(gold))]
     workers = worker_report(answers, gold, chosen, ds.accuracy())
+    if report is not None: write_table(workers.reset_index(), report)  # a bad report path fails here, with nothing imported
     events = [dict(item=r.item, job_app=from_answer(r.answer)[0], status=from_answer(r.answer)[1], source='vendor', who=r.worker,
                    batch=batch, meta={'row': int(r.row)}) for r in answers.itertuples()]
     events += [dict(item=i, job_app=from_answer(r.answer)[0], status=from_answer(r.answer)[1], source='aggregate', who=method, batch=batch,
                     meta={'agreement': round(float(r.agreement), 4), 'n': int(r.n), 'confidence': round(float(r.confidence), 4)})
                for i, r in labels.iterrows()]
-    store.add_many(events)
+    store.add_many(events, guard=not_imported)
     return VendorImport(batch, answers, labels, workers, fleiss_kappa(answers), threshold, sorted(set(items.item) - set(answers.item)))
 
 # %% ../nbs/04_labeling.ipynb #e37d20bb
@@ -856,13 +884,12 @@ def labels_export_batch_cli(emails:str, # the emails table to draw from (.parque
                             gold_rate:float=0.1, # the share of gold items in the task file
                             seed:int=42, # sampling and shuffling seed
                             batch:str=None, # the batch id (default: a time stamp)
+                            create:store_true=False, # start a new label store when --store names none
                            ):
     "Write a task file for an outside labeling team, gold items mixed in; the gold answers stay in the store."
-    if Path(out).suffix.lower() not in ('.tsv', '.csv'): raise InputError(f"{out}: the task file must be .tsv or .csv")
-    with LabelStore(_store_path(store)) as s:
-        tasks = export_batch(s, read_table(emails), n=n, gold=None if gold is None else read_table(gold), gold_rate=gold_rate, seed=seed, batch=batch)
+    with LabelStore(_store_path(store), create=create) as s:
+        tasks = export_batch(s, read_table(emails), n=n, gold=None if gold is None else read_table(gold), gold_rate=gold_rate, seed=seed, batch=batch, out=out)
         n_gold = int(s.batch_items(tasks.attrs['batch']).gold.notna().sum())
-    write_table(tasks, out)
     print(f"batch {tasks.attrs['batch']}: {len(tasks)} tasks, {n_gold} of them gold -> {out}")
 
 @call_parse
@@ -874,8 +901,7 @@ def labels_import_results_cli(results:str, # the vendor's results file (.tsv or 
                               report:str=None, # also write the worker report to this table file
                              ):
     "Import a labeling team's answers: check, score workers on gold, aggregate, store; print the report."
-    with LabelStore(_store_path(store)) as s: imp = import_results(s, results, batch=batch, threshold=threshold, method=method)
-    if report: write_table(imp.workers.reset_index(), report)
+    with LabelStore(_store_path(store), create=False) as s: imp = import_results(s, results, batch=batch, threshold=threshold, method=method, report=report)
     print(imp)
 
 @call_parse
@@ -884,5 +910,5 @@ def labels_export_cli(out:str, # the labels table to write (.parquet, .csv, .tsv
                       provenance:bool=False, # add source, who, at, agreement and note columns
                      ):
     "Export the current labels (id, job_app, status) for `jobmail dataset --labels`."
-    with LabelStore(_store_path(store)) as s: cur = s.export(out, provenance=provenance)
+    with LabelStore(_store_path(store), create=False) as s: cur = s.export(out, provenance=provenance)
     print(f"{len(cur)} labels -> {out}")

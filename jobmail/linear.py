@@ -18,7 +18,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer, CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, StratifiedGroupKFold
 
-from .core import InputError, ModelError, STATUSES, check_columns
+from .core import InputError, ModelError, STATUSES, check_columns, labels_of
 from .text import model_inputs, sender_flags_only
 
 # %% auto #0
@@ -197,15 +197,14 @@ class LinearModel:
         texts = model_inputs(rows)
         features = TfidfFeatures(features).fit(texts)
         X = features.transform(texts)
-        job = rows['job_app'].astype(bool).to_numpy()
+        job, status = labels_of(rows)  # a CSV's 'False' is false
         groups = calibration_groups(df)
         groups = None if groups is None else groups[origin]  # a copy goes to its original's calibration fold
         own = np.arange(len(rows)) < len(df)  # the temperature is fit on the real rows, not on their copies
         fit = lambda m, labels: LinearHead.fit(X[m], labels, C=C, seed=seed, groups=None if groups is None else groups[m],
                                                sample_weight=weight[m], calibrate=own[m])
         heads = {'job_app': fit(slice(None), [str(v) for v in job])}  # every row
-        status = list(rows.loc[job, 'status'])
-        if len(set(status)) >= 2: heads['status'] = fit(job, status)
+        if len(set(status[job])) >= 2: heads['status'] = fit(job, list(status[job]))
         return cls(features, heads)
 
     def predict_proba(self, texts:list[str]) -> dict[str, np.ndarray]:
@@ -216,8 +215,8 @@ class LinearModel:
     def describe(self, df:pd.DataFrame, # the rows the model was trained on
                 ) -> dict:
         "What a model card says of it: each TF-IDF part's settings and size; per head the classes, temperature and training labels."
-        job = df['job_app'].astype(bool)
-        labels = {'job_app': job.astype(str), 'status': df.loc[job, 'status']}
+        job, status = labels_of(df)
+        labels = {'job_app': pd.Series(job.astype(str)), 'status': pd.Series(status[job])}
         settings = self.features.settings()
         return dict(features={name: {**settings[name], 'n_terms': len(v.vocabulary_)} for name, v in self.features.parts.items()},
                     heads={name: dict(classes=h.classes, temperature=round(h.temperature, 4), n_train=len(labels[name]),

@@ -98,7 +98,7 @@ def summary(r:dict, # what `quickstart` returns
            ) -> str:
     "A readable summary of a quickstart run: numbers, example predictions and where everything is."
     table = summary_table(r['eval'])
-    table.insert(1, 'linear', summary_table(r['linear_eval'])['ULMFiT'])
+    table.insert(1, 'linear', summary_table(r['linear_eval']).iloc[:, 0])
     lines = [f"jobmail quickstart: {r['n_emails']} demo emails, split {r['split_counts']}, {r['seconds']:.0f} s ({r['times']})",
              f"LM perplexity by epoch: {', '.join(f'{p:.1f}' for p in r['perplexities'])}", "",
              table.to_string(), "", "examples (each model's stored version):"]
