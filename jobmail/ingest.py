@@ -597,10 +597,13 @@ def gmail_to_row(obj:dict, # a Gmail API users.messages.get response (format=ful
         if obj.get('threadId'): row['thread_id'] = str(obj['threadId'])
         if isinstance(obj.get('labelIds'), list): row['labels'] = ','.join(map(str, obj['labelIds']))
         if row['date'] is None and str(obj.get('internalDate', '')).isdigit():
-            row['date'] = datetime.fromtimestamp(int(obj['internalDate']) / 1000, timezone.utc)
+            try: row['date'] = datetime.fromtimestamp(int(obj['internalDate']) / 1000, timezone.utc)
+            except (OverflowError, OSError, ValueError): pass  # a date out of range is no date; the message is still read
         return row
     except Exception as e:
-        return email_row(id=content_id(repr(obj).encode()), source=source, error=f"unreadable Gmail message: {type(e).__name__}: {str(e)[:200]}")
+        gmail_id = obj.get('id') if isinstance(obj, dict) else None
+        return email_row(id=f"gmail:{gmail_id}" if gmail_id else content_id(repr(obj).encode()), source=source,
+                         error=f"unreadable Gmail message: {type(e).__name__}: {str(e)[:200]}")
 
 # %% ../nbs/01_ingest.ipynb #d8ee9a1b
 _COPIED_HEADERS = re.compile(r'\A\s*((?:(?:subject|from|to|cc|bcc|date|sent|reply-to)[ \t]*:[^\n]*\n){2,})[ \t]*\r?\n', re.I)
