@@ -28,9 +28,10 @@ from .demo import demo_dataset
 from .registry import seal_model_dir
 
 # %% auto #0
-__all__ = ['HEADS', 'STAGES', 'DEMO_TRAINING_EMAILS', 'TRAIN_TYPES', 'head_table', 'head_classes', 'toy_dataset',
-           'classifier_config', 'classifier_learner', 'find_lr', 'gradual_unfreeze', 'train_heads', 'data_fingerprint',
-           'card_fields', 'export_model', 'write_card', 'training_demo', 'train_linear', 'train_cli']
+__all__ = ['HEADS', 'MIN_TRAIN_ROWS', 'STAGES', 'DEMO_TRAINING_EMAILS', 'TRAIN_TYPES', 'head_table', 'head_classes',
+           'toy_dataset', 'check_head', 'classifier_config', 'classifier_learner', 'find_lr', 'gradual_unfreeze',
+           'train_heads', 'data_fingerprint', 'card_fields', 'export_model', 'write_card', 'training_demo',
+           'train_linear', 'train_cli']
 
 # %% ../nbs/06_classifier.ipynb #3a6e5080
 HEADS = ('job_app', 'status')
@@ -82,6 +83,23 @@ def toy_dataset(n:int=400, # rows
     df['split'] = np.where(np.arange(n) % 10 == 0, 'test', np.where(np.arange(n) % 10 == 1, 'valid', 'train'))
     return df
 
+# %% ../nbs/06_classifier.ipynb #93f634cc
+MIN_TRAIN_ROWS = 2  # the head's batch norm needs two rows in a training batch
+
+def check_head(table:pd.DataFrame, # a `head_table`
+               head:str, # 'job_app' or 'status'
+               bs:int=32, # the batch size asked for
+              ) -> int:
+    "The batch size `head` trains with: `bs`, or its train rows when fewer (with a note); `InputError` when the head cannot train."
+    train, n_valid = table.loc[~table['is_valid'], 'y'], int(table['is_valid'].sum())
+    if len(train) < MIN_TRAIN_ROWS or not n_valid:
+        raise InputError(f"the {head} head needs at least {MIN_TRAIN_ROWS} train rows and 1 valid row; it has {len(train)} train, {n_valid} valid")
+    if train.nunique() < 2:
+        raise InputError(f"the {head} head needs at least two classes among its train rows, got {sorted(set(train))}; label emails of another class"
+                         + (", or train --model-type linear, which goes without a status head then" if head == 'status' else ''))
+    if len(train) < bs: print(f"{head}: {len(train)} train rows fill no batch of {bs}; training with batches of {len(train)}")
+    return min(bs, len(train))
+
 # %% ../nbs/06_classifier.ipynb #2a3ba945
 def classifier_config(size:str, # `jobmail.lm.LM_SIZES` name of the encoder
                       drop_mult:float=0.5, # scales every dropout
@@ -93,16 +111,14 @@ def classifier_learner(table:pd.DataFrame, # a `head_table`
                        classes:list[str], # output classes in order
                        vocab:list[str]|None, # the LM's vocabulary; None builds one from the training texts
                        config:dict, # `classifier_config`
-                       bs:int=32, # batch size
+                       bs:int=32, # batch size (`check_head`'s)
                        bptt:int=72, # chunk length the encoder reads at a time
                        max_len:int=1440, # tokens at the end of an email the classifier pools over
                        lin_ftrs=(50,), # hidden sizes of the head
                        ps=(0.1,), # dropouts of the head's hidden layers
                        path=None, # the learner's folder (lr_find keeps its scratch copy there); None for a temporary one
                       ):
-    "A fastai text classifier `Learner` over `table` (macro-F1 and accuracy metrics)."
-    if not table['is_valid'].any() or table['is_valid'].all():
-        raise InputError(f"a head needs train and valid rows; it has {int((~table['is_valid']).sum())} train, {int(table['is_valid'].sum())} valid")
+    "A fastai text classifier `Learner` over `table`, which `check_head` passed (macro-F1 and accuracy metrics)."
     block = TextBlock.from_df('text', vocab=vocab, seq_len=bptt, tok=FastTokenizer(), n_workers=0 if len(table) < 5000 else defaults.cpus)
     dblock = DataBlock(blocks=(block, CategoryBlock(vocab=classes)), get_x=ColReader('text'), get_y=ColReader('y'),
                        splitter=ColSplitter('is_valid'))
@@ -171,20 +187,25 @@ def train_heads(dataset:pd.DataFrame, # a dataset table with train/valid(/test) 
                 show:bool=False, # display plots (notebooks)
                ) -> dict:
     "Train the job_app and status learners; a dict per head with the learner, classes, config and schedule."
+    tables = {head: head_table(dataset, head) for head in HEADS}
+    batch = {head: check_head(table, head, bs) for head, table in tables.items()}  # both heads, before either trains
     lm_meta = load_lm_dir(lm) if lm is not None else None
     if lm_meta is not None and size not in (None, lm_meta['size']): raise ModelError(f"the LM is {lm_meta['size']!r}, not {size!r}")
     size = lm_meta['size'] if lm_meta else (size or 'small')
     config, vocab = classifier_config(size, drop_mult), lm_meta['vocab'] if lm_meta else None
     if out is not None: Path(out).mkdir(parents=True, exist_ok=True)
     heads = {}
-    for head in HEADS:
-        table = head_table(dataset, head)
+    for head, table in tables.items():
         classes = head_classes(table, head)
         set_seed(seed, reproducible=True)
-        learn = classifier_learner(table, classes, vocab, config, bs=bs, path=out)
+        learn = classifier_learner(table, classes, vocab, config, bs=batch[head], path=out)
         vocab = list(learn.dls.vocab[0])
         if [str(c) for c in learn.dls.vocab[1]] != classes: raise ModelError(f"{head}: fastai's class order {list(learn.dls.vocab[1])} differs from {classes}")
-        if lm_meta is not None: learn.load_encoder(str(lm_meta['encoder'].with_suffix('')))
+        if lm_meta is not None:
+            try: learn.load_encoder(str(lm_meta['encoder'].with_suffix('')))
+            except Exception as e:  # a size mismatch (RuntimeError), or a file torch cannot read
+                raise ModelError(f"{lm_meta['encoder']} does not fit its LM directory (vocab.json: {len(lm_meta['vocab'])} words, lm.json: size {size!r}): "
+                                 f"{' '.join(str(e).split())[:300]}") from None
         if torch.cuda.is_available(): learn = learn.to_fp16()
         schedule = gradual_unfreeze(learn, head, out, epochs=epochs, num_it=num_it, show=show)
         if torch.cuda.is_available(): learn = learn.to_fp32()
@@ -324,8 +345,8 @@ def train_cli(dataset:str, # a dataset table (`jobmail dataset`) with job_app, s
         print(f"model directory: {path}")
         return path
     parts = str(epochs).split(',')
-    if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
-        raise InputError(f"--epochs needs four comma-separated whole numbers, got {epochs!r}")
+    if len(parts) != 4 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise InputError(f"--epochs needs four comma-separated whole numbers of at least 1 (every unfreezing stage trains), got {epochs!r}")
     eps = tuple(int(p) for p in parts)
     trained = train_heads(df, None if lm == 'none' else lm, size=size, out=out, epochs=eps, bs=bs, num_it=num_it, seed=seed)
     path = export_model(trained, out, df)

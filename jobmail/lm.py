@@ -64,22 +64,20 @@ def download_wt103(url:str=URLs.WT103_FWD, # fastai's Wikitext-103 archive
                    timeout:float=3.0, # seconds to wait for the server before failing
                   ) -> Path:
     "The folder of fastai's Wikitext-103 weights, downloading them with fastai when needed; fails fast offline."
-    models = fastai_cfg().path('model')
-    arch = models/url.split('/')[-1]
-    folder = models/arch.name.removesuffix('.tgz')
+    name = url.split('/')[-1]
+    folder = fastai_cfg().path('model')/name.removesuffix('.tgz')
     if folder.is_dir() and list(folder.glob('*.pth')): return folder
     if not _reachable(url, timeout):
         raise ModelError(f"cannot download the Wikitext-103 weights: {urlparse(url).hostname} is unreachable; {_FIXES}")
-    lock, ok = arch.with_name(arch.name + '.lock'), False
+    arch, ok = fastai_cfg().path('archive')/name, False  # fastdownload locks `.lock`, downloads into `.part`, then keeps the archive there
     try:
         old = socket.getdefaulttimeout()
         socket.setdefaulttimeout(60)
         try: folder, ok = untar_data(url, c_key='model'), True
         finally: socket.setdefaulttimeout(old)
-    except Exception as e: raise ModelError(f"downloading the Wikitext-103 weights failed ({e}); {_FIXES}") from e
+    except Exception as e: raise ModelError(f"downloading the Wikitext-103 weights failed ({' '.join(str(e).split())[:300]}); {_FIXES}") from e
     finally:
-        lock.unlink(missing_ok=True)
-        if not ok: arch.unlink(missing_ok=True)
+        for f in [arch.with_name(name + '.lock')] + ([] if ok else [arch.with_name(name + '.part'), arch]): f.unlink(missing_ok=True)
     return folder
 
 def pretrained_files(pretrained:str='wt103', # 'wt103', 'none', or a folder with a .pth and a .pkl in fastai's format
@@ -116,21 +114,37 @@ def lm_dataloaders(texts:list[str], # the LM corpus
                    min_freq:int=2, # a word needs this many occurrences to be in the vocabulary
                    seed:int=42, # split seed
                   ):
-    "fastai `DataLoaders` for language modelling over `texts`."
+    "fastai `DataLoaders` for language modelling over `texts`; `InputError` when the training or validation texts fill no batch."
     df = pd.DataFrame({'text': texts})
     workers = 0 if len(texts) < 5000 else defaults.cpus
     block = TextBlock.from_df('text', is_lm=True, seq_len=bptt, tok=FastTokenizer(), max_vocab=max_vocab,
                               min_freq=min_freq, n_workers=workers)
     dblock = DataBlock(blocks=block, get_x=ColReader('text'), splitter=RandomSplitter(valid_pct, seed=seed))
-    return dblock.dataloaders(df, bs=bs, seq_len=bptt, num_workers=0)
+    dsets = dblock.datasets(df)
+    tokens = [int(ds.items['text_length'].sum()) for ds in (dsets.train, dsets.valid)]
+    if min(tokens) <= bs:  # fastai's LM loader cuts its tokens into `bs` streams and drops the rest: no batch from bs tokens or fewer
+        raise InputError(f"the LM corpus is too small: its {len(texts)} texts give {tokens[0]} training and {tokens[1]} validation tokens "
+                         f"(validation: {valid_pct:.0%} of the texts), and each part needs more tokens than the batch size {bs}; "
+                         f"give more text, or a smaller batch size (--bs)")
+    return dsets.dataloaders(after_item=dblock.item_tfms, after_batch=dblock.batch_tfms, **{**dblock.dls_kwargs, 'bs': bs, 'seq_len': bptt, 'num_workers': 0})
 
-def _pretrained_config(pth:Path) -> dict:
-    "emb_sz, n_hid and n_layers of an AWD-LSTM LM checkpoint."
-    w = torch.load(pth, map_location='cpu', weights_only=False)
-    w = w.get('model', w)
-    n_layers = len({k.split('.')[2] for k in w if k.startswith('0.rnns.')})
-    return dict(emb_sz=w['0.encoder.weight'].shape[1], n_hid=w['0.rnns.0.weight_hh_l0_raw'].shape[1] if '0.rnns.0.weight_hh_l0_raw' in w
-                else w['0.rnns.0.module.weight_hh_l0'].shape[1], n_layers=n_layers)
+def _pretrained_config(files:tuple[Path, Path], # (weights .pth, itos .pkl), as `pretrained_files` returns them
+                      ) -> dict:
+    "emb_sz, n_hid and n_layers of an AWD-LSTM LM checkpoint; `ModelError` naming the file when the pair is not one LM in fastai's format."
+    pth, pkl = files
+    try:  # loading bytes that are not a pickle, or a pickle of something else, can raise almost anything
+        w = torch.load(pth, map_location='cpu', weights_only=False)
+        w = w.get('model', w)
+        rows, emb_sz = w['0.encoder.weight'].shape
+        hh = w['0.rnns.0.weight_hh_l0_raw'] if '0.rnns.0.weight_hh_l0_raw' in w else w['0.rnns.0.module.weight_hh_l0']
+    except Exception as e: raise ModelError(f"{pth}: not the state dict of an AWD-LSTM language model in fastai's format ({type(e).__name__}: {e})") from None
+    try:
+        with open(pkl, 'rb') as f: itos = pickle.load(f)
+    except Exception as e: raise ModelError(f"{pkl}: not a pickled vocabulary (itos) list ({type(e).__name__}: {e})") from None
+    if not isinstance(itos, list) or len(itos) != rows:
+        raise ModelError(f"{pkl}: {f'{len(itos)} words' if isinstance(itos, list) else f'a {type(itos).__name__}'}, but the encoder in {pth.name} "
+                         f"has {rows} rows; the .pkl must be the itos list of the same LM")
+    return dict(emb_sz=emb_sz, n_hid=hh.shape[1], n_layers=len({k.split('.')[2] for k in w if k.startswith('0.rnns.')}))
 
 # %% ../nbs/05_lm.ipynb #ddc6a31e
 def write_pretrained(lm_learner, # a fastai LM `Learner`
@@ -173,7 +187,7 @@ def check_converged(history:list[dict], # `train_lm`'s per-epoch records
 
 def train_lm(texts:list[str], # the LM corpus (`lm_corpus`)
              out, # the LM directory to write
-             size:str='small', # `LM_SIZES` name
+             size:str='full', # `LM_SIZES` name (full: the only size fastai's wt103 weights exist for)
              pretrained:str='wt103', # 'wt103', a folder in fastai's format, or 'none'
              epochs:int=3, # epochs (the first one only trains the new embeddings when pretrained)
              lr:float|None=None, # peak learning rate; None for 2e-3 fine-tuning or 5e-3 from scratch
@@ -187,11 +201,11 @@ def train_lm(texts:list[str], # the LM corpus (`lm_corpus`)
              clip:float|None=None, # clip the gradient norm to this (0.25 is AWD-LSTM's); None does not clip
             ) -> Path:
     "Fine-tune an AWD-LSTM LM on `texts` and write the LM directory (encoder, vocab, lm.json, perplexity.png)."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    files = pretrained_files(pretrained)
+    out = Path(out)
     config = awd_config(size)
+    files = pretrained_files(pretrained)
     if files is not None:
-        have = _pretrained_config(files[0])
+        have = _pretrained_config(files)
         want = {k: config[k] for k in have}
         if have != want: raise ModelError(f"the pretrained weights are {have}, the {size!r} size is {want}; use --size full for wt103, or matching weights")
     set_seed(seed, reproducible=True)
@@ -219,6 +233,7 @@ def train_lm(texts:list[str], # the LM corpus (`lm_corpus`)
         fit(epochs, lr or 5e-3, 'all layers (from scratch)')
     check_converged(history, len(learn.dls.vocab))
     if torch.cuda.is_available(): learn = learn.to_fp32()
+    out.mkdir(parents=True, exist_ok=True)  # only now: a run refused above leaves no folder behind
     learn.save_encoder('encoder')
     write_pretrained(learn, out/'fastai')
     vocab = list(learn.dls.vocab)
