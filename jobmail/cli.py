@@ -6,12 +6,12 @@ Docs: https://jobmail.github.io/jobmail/cli.html.md"""
 
 # %% ../nbs/11_cli.ipynb #3d7d5dfe
 from __future__ import annotations
-import importlib, sys
+import importlib, os, sys
 from fastcore.script import parse_cli
 from .core import JobmailError
 
 # %% auto #0
-__all__ = ['SUBCOMMANDS', 'resolve', 'main', 'bars_off_unless_terminal']
+__all__ = ['SUBCOMMANDS', 'resolve', 'error_line', 'main', 'bars_off_unless_terminal']
 
 # %% ../nbs/11_cli.ipynb #8c304aa5
 SUBCOMMANDS = {
@@ -43,6 +43,14 @@ def resolve(target:str): # 'module:function'
     "Import and return the function a subcommand names."
     mod, fn = target.split(':')
     return getattr(importlib.import_module(mod), fn)
+
+# %% ../nbs/11_cli.ipynb #c0a9fd59
+def error_line(e:Exception, # a `JobmailError` or an `OSError`
+              ) -> str:
+    "The one-line message of an error the console script reports: an `OSError`'s path(s) and reason."
+    if not isinstance(e, OSError): return str(e)
+    paths = ' -> '.join(str(f) for f in (e.filename, e.filename2) if f is not None)
+    return f"{paths}: {e.strerror}" if paths and e.strerror else f"{type(e).__name__}: {e}"
 
 # %% ../nbs/11_cli.ipynb #ba8baaab
 def _usage(table:dict, prog:str) -> str:
@@ -76,8 +84,9 @@ def main(argv:list[str]|None=None, # the arguments after the program name; `sys.
     try:
         args, kwargs, _ = parse_cli(getattr(func, '__wrapped__', func))
         result = func(*args, **kwargs)
-    except JobmailError as e:
-        print(f"{prog}: {e}", file=sys.stderr)
+    except (JobmailError, OSError) as e:
+        if os.environ.get('JOBMAIL_TRACEBACK'): raise
+        print(f"{prog}: {error_line(e)}", file=sys.stderr)
         return 1
     finally: sys.argv = saved
     return result if isinstance(result, int) else 0

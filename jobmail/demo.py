@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from html import escape
 from pathlib import Path
+from typing import Annotated
 
 import pandas as pd
 from fastcore.script import call_parse
@@ -807,7 +808,7 @@ def demo_dataset(n:int=1200, # number of demo messages
 
 # %% ../nbs/12_demo.ipynb #674cc01b
 @call_parse
-def demo_cli(dest:str='jobmail-demo', # folder to write demo.mbox and demo_labels.jsonl into
+def demo_cli(dest:Annotated[str, {'opt': False, 'nargs': '?'}]='jobmail-demo', # folder to write demo.mbox and demo_labels.jsonl into
              n:int=1200, # number of messages
              seed:int=42, # the generator's seed: the same seed gives the same files
             ):

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
 
-from .core import InputError, ModelError, check_columns, read_table
+from .core import InputError, ModelError, check_columns, labels_of, read_table
 from .predict import MODEL_FORMAT, Predictor, read_model_json
 from .registry import seal_model_dir
 
@@ -49,7 +49,7 @@ def build_ensemble(first, # a model directory (ULMFiT or linear)
                    second, # another model directory
                    out, # the ensemble model directory to write (must not exist)
                    valid:pd.DataFrame|None=None, # labeled emails to choose the weight on (a dataset's valid split)
-                   weight:float|None=None, # the first member's weight instead of choosing one; the second gets 1 - weight
+                   weight:float|None=None, # the first member's weight instead of choosing one (`valid` is then unused); the second gets 1 - weight
                   ) -> Path:
     "Copy two model directories into `out` as one ensemble with weights chosen on `valid`, and seal it."
     first, second, out = Path(first), Path(second), Path(out)
@@ -57,8 +57,10 @@ def build_ensemble(first, # a model directory (ULMFiT or linear)
     metas = [read_model_json(first), read_model_json(second)]
     if weight is None:
         if valid is None or not len(valid): raise InputError("give labeled validation emails to choose the weight on, or a weight")
-        check_columns(valid, ['subject', 'sender', 'text', 'job_app'], 'validation emails')
-        weight = fit_weight(_job_probs(first, valid), _job_probs(second, valid), valid['job_app'].to_numpy(bool))
+        check_columns(valid, ['subject', 'sender', 'text', 'job_app', 'status'], 'validation emails')
+        y, _ = labels_of(valid)  # a CSV or TSV dataset's labels are text; a missing or malformed one is refused
+        weight, chosen_on = fit_weight(_job_probs(first, valid), _job_probs(second, valid), y), f"{len(valid)} validation emails, job_app log loss"
+    else: chosen_on = 'set by hand'
     if not 0 <= weight <= 1: raise InputError(f"weight must lie in [0, 1], got {weight}")
     names = [f"{i}_{m['type']}" for i, m in enumerate(metas)]
     members = [dict(path=names[0], type=metas[0]['type'], weight=weight), dict(path=names[1], type=metas[1]['type'], weight=1 - weight)]
@@ -69,7 +71,7 @@ def build_ensemble(first, # a model directory (ULMFiT or linear)
         (tmp/'model.json').write_text(json.dumps({'format': MODEL_FORMAT, 'type': 'ensemble', 'members': members,
                                                   'heads': list(dict.fromkeys(h for m in metas for h in m['heads'])),
                                                   'text_builder': metas[0].get('text_builder', 'jobmail.text.model_input')}, indent=1))
-        card = dict(type='ensemble', members=members, weight_chosen_on=None if valid is None else f"{len(valid)} validation emails, job_app log loss")
+        card = dict(type='ensemble', members=members, weight_chosen_on=chosen_on)
         (tmp/'card.json').write_text(json.dumps(card, indent=1))
         seal_model_dir(tmp)
         tmp.rename(out)

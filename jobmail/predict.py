@@ -196,12 +196,11 @@ def _one_line(e:BaseException) -> str:
 
 def _email_text(email) -> dict:
     "The `model_input` arguments of an email dict: subject, sender, text (falling back to `body`), headers, the quoted message and `own_sent`."
-    from jobmail.text import own_sent  # jobmail.text loads fastai: not at import time
+    from jobmail.text import _str, own_sent  # jobmail.text loads fastai: not at import time
     if not isinstance(email, dict): raise InputError(f"an email must be a dict of fields, got {type(email).__name__}")
-    get = lambda k: email.get(k) if isinstance(email.get(k), str) or email.get(k) is None else str(email.get(k))
-    text = email.get('text') if email.get('text') not in (None, '') else email.get('body')
-    return dict(subject=get('subject') or '', sender=get('sender') or '', text=text if isinstance(text, str) else ('' if text is None else str(text)),
-                headers=email.get('headers'), quoted=get('quoted') or '', sent_in_thread=own_sent(email))
+    get = lambda k: _str(email.get(k))  # a missing value (None, pandas' NaN) is '', as `model_inputs` reads it
+    return dict(subject=get('subject'), sender=get('sender'), text=get('text') or get('body'), headers=email.get('headers'),
+                quoted=get('quoted'), sent_in_thread=own_sent(email))
 
 # %% ../nbs/09_predict.ipynb #0bc2ca25
 class Predictor:
@@ -257,16 +256,17 @@ class Predictor:
         self._score = {h: (lambda texts, h=h: self._ensemble_probs(h, texts)) for h in self.classes}
 
     def _ensemble_probs(self, head:str, texts:list[str]) -> np.ndarray:
-        "The members' `head` probabilities of `texts`, averaged with their weights over the classes they know."
-        out, total = np.zeros((len(texts), len(self.classes[head])), dtype=np.float32), 0.0
-        for p, w in self.members:
-            if head not in p.classes or w == 0: continue
+        "The members' `head` probabilities of `texts`, averaged with their weights over the classes they know (equally when all weigh 0)."
+        have = [(p, w) for p, w in self.members if head in p.classes]
+        if not sum(w for _, w in have): have = [(p, 1.0) for p, _ in have]  # e.g. the only status head is in a member of weight 0
+        out = np.zeros((len(texts), len(self.classes[head])), dtype=np.float32)
+        for p, w in have:
+            if w == 0: continue
             ids = p._encode(texts)
             bad = next((x for x in ids if isinstance(x, Exception)), None)
             if bad is not None: raise bad
             out[:, [self.classes[head].index(c) for c in p.classes[head]]] += w * np.asarray(p._score[head](ids))
-            total += w
-        return out / total
+        return out / sum(w for _, w in have)
 
     def _load_ulmfit(self, backend, device, token_cap):
         self.backend, self.device = resolve_backend(backend, device)
