@@ -24,7 +24,7 @@ from scipy.stats import binomtest
 from .core import InputError, ModelError, labels_of, read_table
 from .dataset import label_confidence
 from .text import model_inputs
-from .predict import Predictor
+from .predict import Predictor, read_model_json
 
 # %% auto #0
 __all__ = ['CORE_STATUSES', 'MODEL_NAMES', 'SURE_LABEL', 'model_kind', 'model_predictions', 'per_class',
@@ -63,10 +63,8 @@ MODEL_NAMES = {'ulmfit': 'ULMFiT', 'linear': 'linear', 'ensemble': 'ensemble'}  
 
 def model_kind(model_dir, # a model directory
               ) -> str:
-    "The model type its `model.json` names: 'ulmfit', 'linear' or 'ensemble'."
-    f = Path(model_dir)/'model.json'
-    if not f.exists(): raise ModelError(f"{model_dir} is not a model directory (no model.json)")
-    return json.loads(f.read_text()).get('type')
+    "The model type its `model.json` names: 'ulmfit', 'linear' or 'ensemble' (`read_model_json`, which refuses a missing or foreign one)."
+    return read_model_json(model_dir)['type']
 
 def model_predictions(model_dir, # a model directory (`jobmail train`, any model type)
                       df:pd.DataFrame, # emails or dataset rows to score
