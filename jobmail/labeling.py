@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/labeling.html.md"""
 
 # %% ../nbs/04_labeling.ipynb #4dc9c436
 from __future__ import annotations
-import html, io, json, re, sqlite3
+import html, io, json, os, re, sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parseaddr
@@ -50,6 +50,7 @@ def from_answer(answer:str, # one of `ANSWERS` (case and surrounding space ignor
 SOURCES = ('reviewer', 'vendor', 'aggregate', 'rule', 'model')
 ACTIONS = ('label', 'skip', 'undo')
 EVENT_COLUMNS = ('seq', 'item', 'job_app', 'status', 'source', 'action', 'who', 'batch', 'at', 'note', 'meta')
+_INSERT_EVENT = f"INSERT INTO events ({','.join(EVENT_COLUMNS[1:])}) VALUES ({','.join('?' * (len(EVENT_COLUMNS) - 1))})"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -75,6 +76,12 @@ def _event_row(item, job_app=None, status=None, source='reviewer', action='label
             str(note or ''), json.dumps(meta or {}))
 
 # %% ../nbs/04_labeling.ipynb #ea95f748
+def _cannot_write(path:Path) -> str|None:
+    "Why a label store at `path` cannot be written (no write access to its file or its folder), or None."
+    for p in (path, path.parent):
+        if p.exists() and not os.access(p, os.W_OK): return f"cannot write to {p} (a label store needs write access to its file and its folder)"
+    return None
+
 class LabelStore:
     "An append-only, crash-safe store of label events in a SQLite file; current labels are derived from the events."
     def __init__(self, path, # the SQLite file
@@ -87,7 +94,7 @@ class LabelStore:
         try:
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             tables = {t for t, in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        except sqlite3.DatabaseError as e: raise InputError(f"{self.path}: not a label store ({e})") from None
+        except sqlite3.DatabaseError as e: raise InputError(_cannot_write(self.path) or f"{self.path}: not a label store ({e})") from None
         if 'events' not in tables and (tables or not create):  # never add our tables to another program's database
             self.db.close()
             raise InputError(f"{self.path}: not a label store (no events table)")
@@ -110,10 +117,14 @@ class LabelStore:
             batch:str='', # the vendor batch the event came from
             note:str='', # a free-text note
             meta:dict|None=None, # JSON-able extras: probabilities, agreement, ...
+            guard:Callable|None=None, # called inside the write transaction, before the insert: what it raises adds nothing
            ) -> int:
         "Append one event, durable when this returns; the event's sequence number."
         row = _event_row(item, job_app, status, source, action, who, batch, note, meta)
-        return self.db.execute(f"INSERT INTO events ({','.join(EVENT_COLUMNS[1:])}) VALUES (?,?,?,?,?,?,?,?,?,?)", row).lastrowid
+        if guard is None: return self.db.execute(_INSERT_EVENT, row).lastrowid  # one statement: its own transaction
+        with self._transaction():
+            guard()
+            return self.db.execute(_INSERT_EVENT, row).lastrowid
 
     def add_many(self, events:list[dict], # keyword arguments of `add`, one dict per event
                  guard:Callable|None=None, # called inside the write transaction, before the insert: what it raises adds nothing
@@ -122,7 +133,7 @@ class LabelStore:
         rows = [_event_row(**e) for e in events]
         with self._transaction():
             if guard is not None: guard()
-            self.db.executemany(f"INSERT INTO events ({','.join(EVENT_COLUMNS[1:])}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            self.db.executemany(_INSERT_EVENT, rows)
         return len(rows)
 
     def _transaction(self):
@@ -161,9 +172,11 @@ def _active(ev:pd.DataFrame) -> pd.DataFrame:
 
 @patch
 def undo(self:LabelStore, who:str='', # the reviewer whose latest decision to cancel
+         among=None, # only among these events (sequence numbers: one review session's, say); None: any of `who`'s
         ) -> dict|None:
-    "Cancel `who`'s latest label or skip with an `undo` event; the cancelled event, or None when there is none."
+    "Cancel `who`'s latest label or skip (of `among`) with an `undo` event; the cancelled event, or None when there is none."
     mine = _active(self.events(source='reviewer', who=who))
+    if among is not None: mine = mine[mine.seq.isin(list(among))]
     if not len(mine): return None
     last = mine.iloc[-1].to_dict()
     self.add(last['item'], source='reviewer', action='undo', who=who, meta={'undoes': int(last['seq'])})
@@ -232,9 +245,15 @@ def item_state(self:LabelStore, item:str|None=None, # only this item; all items 
     return state.astype({'label': object, 'reviewer': object, 'vendor': object, 'model': object})
 
 # %% ../nbs/04_labeling.ipynb #732ac62a
+def _rows(rows) -> str:
+    rows = list(rows)
+    return ', '.join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else '')
+
 def _emails_table(emails:pd.DataFrame) -> pd.DataFrame:
     "Check an emails table for the columns labeling needs; its body column is `text` (emails table) or `body`; ids are strings, as in the store."
     check_columns(emails, ['id'], 'emails table')
+    blank = emails['id'].isna() | (emails['id'].astype(str).str.strip() == '')
+    if blank.any(): raise InputError(f"emails table has rows without an id, at positions {_rows(np.flatnonzero(blank))}")
     out = emails.assign(id=emails['id'].astype(str))  # a JSONL file's numeric ids, say
     if out['id'].duplicated().any():
         raise InputError(f"emails table has duplicated ids: {', '.join(out['id'][out['id'].duplicated()].unique()[:5])}")
@@ -322,8 +341,12 @@ SAMPLE_ANSWERS = dict(zip([f's{i:02d}' for i in range(1, 13)], ['applied', 'reje
 KEYS = {'0': 'not_job', 'n': 'not_job', **{str(i): s for i, s in enumerate(STATUSES, 1)}, 's': 'skip', 'u': 'undo', 'b': 'undo'}
 _STYLES = {'not_job': '', 'applied': 'info', 'interview': 'primary', 'assessment': 'primary', 'offer': 'success', 'rejection': 'danger', 'other': ''}
 
+def _esc(v) -> str:
+    "A store or email value as HTML text: ids, names, notes and labels come from senders and other people."
+    return html.escape(str(v))
+
 def _probs_html(probs:dict) -> str:
-    bars = [f"<div style='display:flex;align-items:center;gap:6px;font-size:12px'><span style='width:80px'>{html.escape(k)}</span>"
+    bars = [f"<div style='display:flex;align-items:center;gap:6px;font-size:12px'><span style='width:80px'>{_esc(k)}</span>"
             f"<span style='display:inline-block;height:10px;width:{int(120*p)}px;background:#4c78a8'></span>{p:.2f}</div>"
             for k, p in sorted(probs.items(), key=lambda kv: -kv[1])]
     return "<b>model</b>" + ''.join(bars)
@@ -333,11 +356,14 @@ class ReviewWidget(widgets.VBox):
     def __init__(self, store:LabelStore, # where decisions go
                  emails:pd.DataFrame, # the emails (id, subject, sender, date, text or body; `group` to filter by)
                  queue:str='unlabeled', # one of `QUEUES`
-                 reviewer:str='reviewer', # the name written with each decision
+                 *,
+                 reviewer:str, # your name, written with each decision
                  threshold:float=0.7, # the queues' agreement / confidence threshold
                  preview_chars:int=1500, # longer mails are collapsed to this many characters
                 ):
-        self.store, self.emails, self.reviewer, self.threshold, self.preview_chars = store, _emails_table(emails), reviewer, threshold, preview_chars
+        if not isinstance(reviewer, str) or not reviewer.strip(): raise InputError(f"ReviewWidget needs a reviewer name (reviewer='alice'), got {reviewer!r}")
+        self.store, self.emails, self.reviewer, self.threshold, self.preview_chars = store, _emails_table(emails), reviewer.strip(), threshold, preview_chars
+        self.decided = []  # the sequence numbers of this widget's decisions: all that back may undo
         self.queue_pick = widgets.Dropdown(options=QUEUES, value=queue, description='queue')
         groups = ['(all)'] + (sorted(map(str, self.emails['group'].unique())) if 'group' in self.emails.columns else [])
         self.group_pick = widgets.Dropdown(options=groups, value='(all)', description='group')
@@ -367,9 +393,9 @@ class ReviewWidget(widgets.VBox):
     def refresh(self):
         "Recompute the queue from the store and the filters, and show its first email."
         group = None if self.group_pick.value == '(all)' else self.group_pick.value
-        self.ids = review_queue(self.store, self.emails, self.queue_pick.value, group=group, sender=self.sender_filter.value or None, threshold=self.threshold)
-        self.pos = 0
-        self.show()
+        self.since = self.store.db.execute('SELECT coalesce(max(seq), 0) FROM events').fetchone()[0]  # later labels are "meanwhile"
+        self._show(review_queue(self.store, self.emails, self.queue_pick.value, group=group, sender=self.sender_filter.value or None,
+                                threshold=self.threshold), 0)
 
     @property
     def item(self) -> str|None:
@@ -378,19 +404,25 @@ class ReviewWidget(widgets.VBox):
 
     def show(self):
         "Render the current email, its labels and the progress."
-        self.progress.max, self.progress.value = max(1, len(self.ids)), min(self.pos, len(self.ids))
-        self.position.value = f"{min(self.pos + 1, len(self.ids))} of {len(self.ids)} in <i>{self.queue_pick.value}</i>"
+        self._show(self.ids, self.pos)
+
+    def _show(self, ids:list, pos:int):
+        "Show the email at `pos` of queue `ids`; the view is built first, so a failure leaves the widget as it was."
+        item = ids[pos] if pos < len(ids) else None
+        header, provenance = self._header_html(item), self._provenance_html(item)
+        self.ids, self.pos = ids, pos
+        self.progress.max, self.progress.value = max(1, len(ids)), min(pos, len(ids))
+        self.position.value = f"{min(pos + 1, len(ids))} of {len(ids)} in <i>{_esc(self.queue_pick.value)}</i>"
+        self.header.value, self.provenance.value = header, provenance
         self.expand.value = False
-        if self.item is None:
-            self.header.value, self.provenance.value = "<h4>Queue done.</h4>", ''
-            self._render_body()
-            return
-        row = self.emails.loc[self.item]
-        date = '' if pd.isna(row['date']) or row['date'] == '' else str(row['date'])
-        self.header.value = (f"<h4 style='margin:4px 0'>{html.escape(row.subject) or '(no subject)'}</h4>"
-                             f"<div>{html.escape(row.sender)} · {html.escape(date)} · <code>{html.escape(self.item)}</code></div>")
         self._render_body()
-        self._render_provenance()
+
+    def _header_html(self, item:str|None) -> str:
+        if item is None: return "<h4>Queue done.</h4>"
+        row = self.emails.loc[item]
+        date = '' if pd.isna(row['date']) or row['date'] == '' else row['date']
+        return (f"<h4 style='margin:4px 0'>{_esc(row.subject) or '(no subject)'}</h4>"
+                f"<div>{_esc(row.sender)} · {_esc(date)} · <code>{_esc(item)}</code></div>")
 
     def _render_body(self):
         text = '' if self.item is None else self.emails.loc[self.item, 'text']
@@ -398,44 +430,71 @@ class ReviewWidget(widgets.VBox):
         shown = text if self.expand.value or not long else text[:self.preview_chars] + ' …'
         self.expand.layout.display = '' if long else 'none'
         self.expand.description = f"show the whole email ({len(text):,} characters)" if not self.expand.value else 'collapse'
-        self.body.value = f"<pre style='white-space:pre-wrap;margin:0;font-size:12px'>{html.escape(shown) or '(empty body)'}</pre>"
+        self.body.value = f"<pre style='white-space:pre-wrap;margin:0;font-size:12px'>{_esc(shown) or '(empty body)'}</pre>"
 
-    def _render_provenance(self):
-        state = self.store.item_state(self.item)
-        st = state.loc[self.item] if self.item in state.index else None
-        cur = self.store.current(self.item).set_index('id')
+    def _provenance_html(self, item:str|None) -> str:
+        if item is None: return ''
+        state = self.store.item_state(item)
+        st = state.loc[item] if item in state.index else None
+        cur = self.store.current(item).set_index('id')
         parts = []
-        if self.item in cur.index:
-            c = cur.loc[self.item]
-            how = f"{c.source} {html.escape(c.who)}" + (f", agreement {c.agreement:.2f}" if c.agreement == c.agreement else '')
-            parts.append(f"<b>current:</b> {_label_answer(c.job_app, c.status)} <span style='color:#666'>({how}, {c['at'][:16]})</span>")
+        if item in cur.index:
+            c = cur.loc[item]
+            how = f"{_esc(c.source)} {_esc(c.who)}" + (f", agreement {c.agreement:.2f}" if c.agreement == c.agreement else '')
+            parts.append(f"<b>current:</b> {_esc(_label_answer(c.job_app, c.status))} <span style='color:#666'>({how}, {_esc(c['at'][:16])})</span>")
         else: parts.append("<b>current:</b> <i>unlabeled</i>")
         if st is not None:
-            if isinstance(st.vendor, str): parts.append(f"<b>vendor:</b> {st.vendor} (agreement {st.agreement:.2f})")
-            if st.rules: parts.append("<b>rules:</b> " + ', '.join(f"{html.escape(n)} → {a}" for n, a in st.rules))
+            if isinstance(st.vendor, str): parts.append(f"<b>vendor:</b> {_esc(st.vendor)} (agreement {st.agreement:.2f})")
+            if st.rules: parts.append("<b>rules:</b> " + ', '.join(f"{_esc(n)} → {_esc(a)}" for n, a in st.rules))
             if isinstance(st.model_probs, dict): parts.append(_probs_html(st.model_probs))
-        self.provenance.value = '<br>'.join(parts)
+        return '<br>'.join(parts)
+
+    def _say(self, msg:str, error:bool=False):
+        "Show `msg` in the status line, escaped, in red for an error."
+        self.status_line.value = f"<span style='color:#c62828'>{_esc(msg)}</span>" if error else _esc(msg)
+
+    def _failed(self, what:str, e:Exception):
+        "Say in red that the store refused a write (a lock, no write access): nothing changed, nothing moved on."
+        self._say(f"{what}: {_cannot_write(self.store.path) or e}", error=True)
+
+    def _labeled_by_other(self, item:str) -> str|None:
+        "Who labeled `item` since the refresh, other than this widget (None when nobody did)."
+        act = _active(self.store.events(item, source='reviewer', parse_meta=False))
+        theirs = act[(act.action == 'label') & (act.seq > self.since) & ~act.seq.isin(self.decided)]
+        return theirs.who.iloc[-1] if len(theirs) else None
+
+    def _move(self, pos:int, said:str):
+        "Show the first email from `pos` on that nobody else labeled since the refresh; say `said` and which were passed over."
+        notes = [said]
+        while pos < len(self.ids) and (who := self._labeled_by_other(self.ids[pos])):
+            notes.append(f"skipped {self.ids[pos]}: labeled by {who} meanwhile"); pos += 1
+        self._show(self.ids, pos)
+        self._say('; '.join(notes))
 
     def _decide(self, **event):
-        "Write one decision on the email on screen, then move on."
-        if self.item is None: return
-        self.store.add(self.item, source='reviewer', who=self.reviewer, note=self.note.value, **event)
-        self.status_line.value = f"saved: {self.item} → {event.get('action', 'label') if 'job_app' not in event else _label_answer(*check_label(event['job_app'], event.get('status')))}"
+        "Write one decision on the email on screen, then move on; a failed write says so and stays."
+        item = self.item
+        if item is None: return
+        def not_taken():  # checked inside the write: a label someone saved since the refresh is never overwritten
+            if (who := self._labeled_by_other(item)): raise InputError(f"{item} was labeled by {who} meanwhile")
+        try: self.decided.append(self.store.add(item, source='reviewer', who=self.reviewer, note=self.note.value, guard=not_taken, **event))
+        except InputError as e: self._move(self.pos + 1, f"not saved: {e}"); return
+        except (sqlite3.Error, OSError) as e: self._failed('not saved', e); return
         self.note.value = ''
-        self.pos += 1
-        self.show()
+        self._move(self.pos + 1, f"saved: {item} → {_label_answer(event['job_app'], event['status']) if 'job_app' in event else event['action']}")
 
     def label(self, answer:str): "Label the email on screen with `answer` (one of `ANSWERS`) and move on."; self._decide(**dict(zip(('job_app', 'status'), from_answer(answer))))
     def skip(self): "Skip the email on screen (recorded) and move on."; self._decide(action='skip')
 
     def back(self):
-        "Undo this reviewer's latest decision and show that email again."
-        undone = self.store.undo(self.reviewer)
-        if undone is None: self.status_line.value = "nothing to undo"; return
-        if undone['item'] not in self.ids: self.ids.insert(self.pos, undone['item'])
-        self.pos = self.ids.index(undone['item'])
-        self.status_line.value = f"undone: {undone['item']}"
-        self.show()
+        "Undo this widget's latest decision (never one made elsewhere) and show that email again."
+        try: undone = self.store.undo(self.reviewer, among=self.decided)
+        except (sqlite3.Error, OSError) as e: self._failed('not undone', e); return
+        if undone is None: self._say("nothing to undo in this session"); return
+        item = undone['item']
+        ids = self.ids if item in self.ids else self.ids[:self.pos] + [item] + self.ids[self.pos:]
+        self._show(ids, ids.index(item))
+        self._say(f"undone: {item}")
 
     def on_key(self, key:str):
         "Act on a keyboard shortcut (see `KEYS`); unknown keys are ignored."
@@ -445,9 +504,11 @@ class ReviewWidget(widgets.VBox):
         elif act: self.label(act)
 
     def _on_keys_typed(self, change):
-        if not change['new']: return
-        key, self.shortcut_field.value = change['new'][-1], ''
-        self.on_key(key)
+        keys = change['new']
+        if not keys: return
+        self.shortcut_field.value = ''
+        if len(keys) > 1: self._say(f"one key at a time: {keys!r} arrived at once, nothing saved", error=True)  # the browser merges fast keys
+        else: self.on_key(keys)
 
 # %% ../nbs/04_labeling.ipynb #8470264b
 TASK_COLUMNS = ('INPUT:id', 'INPUT:subject', 'INPUT:sender', 'INPUT:text')
@@ -533,10 +594,6 @@ def export_batch(store:LabelStore, # the label store (gold labels come from its 
     return table
 
 # %% ../nbs/04_labeling.ipynb #25ea1dd6
-def _rows(rows) -> str:
-    rows = list(rows)
-    return ', '.join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else '')
-
 def read_results(path, # the vendor's .tsv or .csv file, UTF-8
                  batch_items:pd.DataFrame, # the batch's items, from `LabelStore.batch_items`
                 ) -> pd.DataFrame:

@@ -7,7 +7,7 @@ Needs: Debian's chromium at /usr/bin/chromium (`apt-get install -y chromium`), t
 (the dev extra; never `playwright install`: it drives the system chromium), jupyterlab and ipywidgets.
 Exit status 0 when both decisions reached the store, 1 otherwise.
 """
-import argparse, json, os, socket, sqlite3, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, secrets, shutil, socket, sqlite3, subprocess, sys, tempfile, time, urllib.request
 from pathlib import Path
 
 CHROMIUM = '/usr/bin/chromium'
@@ -40,6 +40,12 @@ def wait_http(url:str, timeout:float):
         except OSError: time.sleep(0.5)
     raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
 
+def lab_command(port:int, root:Path) -> list[str]:
+    "JupyterLab on 127.0.0.1:`port` serving `root`; its token comes from the environment (JUPYTER_TOKEN), not the command line anyone can read."
+    return ([sys.executable, '-m', 'jupyterlab', '--no-browser', f'--port={port}', '--ServerApp.ip=127.0.0.1', f'--ServerApp.root_dir={root}',
+             '--LabApp.news_url=None', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate']
+            + (['--allow-root'] if os.geteuid() == 0 else []))
+
 def decisions(db:Path) -> list[tuple]:
     "The reviewer decisions in the store: (item, status, action)."
     if not db.exists(): return []
@@ -58,48 +64,49 @@ def wait_for(pred, timeout:float, what:str):
 def run(screenshot:Path|None, timeout:float=120) -> list[tuple]:
     "Open the labeling notebook in JupyterLab with headless Chromium, label two emails; the store's decisions."
     from playwright.sync_api import sync_playwright, TimeoutError as PlaywrightTimeout
-    work = Path(tempfile.mkdtemp(prefix='jobmail-browser-'))
-    write_notebook(work/'labeling.ipynb')
-    port = free_port()
-    env = {**os.environ, 'JUPYTERLAB_SETTINGS_DIR': str(work/'settings'), 'JUPYTERLAB_WORKSPACES_DIR': str(work/'workspaces')}
-    lab = subprocess.Popen([sys.executable, '-m', 'jupyterlab', '--no-browser', '--allow-root', f'--port={port}', '--ServerApp.ip=127.0.0.1',
-                            "--IdentityProvider.token=", "--ServerApp.password=", f'--ServerApp.root_dir={work}',
-                            '--LabApp.news_url=None', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate'],
-                           cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=open(work/'lab.log', 'w'))
+    work, failed = Path(tempfile.mkdtemp(prefix='jobmail-browser-')), False
     try:
-        wait_http(f'http://127.0.0.1:{port}/api', 90)
-        with sync_playwright() as p:
-            ctx = p.chromium.launch_persistent_context(str(work/'chromium-profile'), executable_path=CHROMIUM, headless=True,
-                                                       args=FLAGS, viewport={'width': 1400, 'height': 1000})
-            page = ctx.new_page()
-            try:
-                page.set_default_timeout(timeout * 1000)
-                page.goto(f'http://127.0.0.1:{port}/lab/tree/labeling.ipynb')
-                page.locator('.jp-Notebook .jp-Cell').first.wait_for()
-                try: page.locator('.jp-Dialog button.jp-mod-accept').first.click(timeout=20_000)  # "Select Kernel": the default
-                except PlaywrightTimeout: pass  # some versions start the notebook's kernel without asking
-                page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for()
-                page.locator('.lm-MenuBar-itemLabel', has_text='Run').first.click()
-                page.locator('.lm-Menu-itemLabel', has_text='Run All Cells').first.click()
-                page.locator('.widget-button', has_text='applied').first.click()
-                wait_for(lambda: ('s01', 'applied', 'label') in decisions(work/'labels.sqlite'), 60, 'the click in the store')
-                page.locator('.widget-html', has_text='saved: s01').first.wait_for()
-                page.locator('input[placeholder^="shortcuts"]').first.fill('5')  # 5 = rejection, for the next email s02
-                wait_for(lambda: ('s02', 'rejection', 'label') in decisions(work/'labels.sqlite'), 60, 'the shortcut in the store')
-                page.locator('.widget-html', has_text='saved: s02').first.wait_for()
-                if screenshot:
-                    screenshot.parent.mkdir(parents=True, exist_ok=True)
-                    page.locator('.jp-OutputArea-output .widget-vbox').first.screenshot(path=str(screenshot))
-            except Exception:
-                page.screenshot(path=str(work/'failure.png'))
-                print(f"browser check failed; page screenshot {work/'failure.png'}, JupyterLab log {work/'lab.log'}", file=sys.stderr)
-                raise
-            finally: ctx.close()
-        return decisions(work/'labels.sqlite')
+        write_notebook(work/'labeling.ipynb')
+        port, token = free_port(), secrets.token_urlsafe()  # any local user could run code in a server without one
+        env = {**os.environ, 'JUPYTER_TOKEN': token, 'JUPYTERLAB_SETTINGS_DIR': str(work/'settings'), 'JUPYTERLAB_WORKSPACES_DIR': str(work/'workspaces')}
+        with open(work/'lab.log', 'w') as log: lab = subprocess.Popen(lab_command(port, work), cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            wait_http(f'http://127.0.0.1:{port}/api', 90)
+            with sync_playwright() as p:
+                ctx = p.chromium.launch_persistent_context(str(work/'chromium-profile'), executable_path=CHROMIUM, headless=True,
+                                                           args=FLAGS, viewport={'width': 1400, 'height': 1000})
+                page = ctx.new_page()
+                try:
+                    page.set_default_timeout(timeout * 1000)
+                    page.goto(f'http://127.0.0.1:{port}/lab/tree/labeling.ipynb?token={token}')
+                    page.locator('.jp-Notebook .jp-Cell').first.wait_for()
+                    try: page.locator('.jp-Dialog button.jp-mod-accept').first.click(timeout=20_000)  # "Select Kernel": the default
+                    except PlaywrightTimeout: pass  # some versions start the notebook's kernel without asking
+                    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for()
+                    page.locator('.lm-MenuBar-itemLabel', has_text='Run').first.click()
+                    page.locator('.lm-Menu-itemLabel', has_text='Run All Cells').first.click()
+                    page.locator('.widget-button', has_text='applied').first.click()
+                    wait_for(lambda: ('s01', 'applied', 'label') in decisions(work/'labels.sqlite'), 60, 'the click in the store')
+                    page.locator('.widget-html', has_text='saved: s01').first.wait_for()
+                    page.locator('input[placeholder^="shortcuts"]').first.fill('5')  # 5 = rejection, for the next email s02
+                    wait_for(lambda: ('s02', 'rejection', 'label') in decisions(work/'labels.sqlite'), 60, 'the shortcut in the store')
+                    page.locator('.widget-html', has_text='saved: s02').first.wait_for()
+                    if screenshot:
+                        screenshot.parent.mkdir(parents=True, exist_ok=True)
+                        page.locator('.jp-OutputArea-output .widget-vbox').first.screenshot(path=str(screenshot))
+                except Exception:
+                    failed = True
+                    page.screenshot(path=str(work/'failure.png'))
+                    print(f"browser check failed; page screenshot {work/'failure.png'}, JupyterLab log {work/'lab.log'} (kept)", file=sys.stderr)
+                    raise
+                finally: ctx.close()
+            return decisions(work/'labels.sqlite')
+        finally:
+            lab.terminate()
+            try: lab.wait(20)
+            except subprocess.TimeoutExpired: lab.kill()
     finally:
-        lab.terminate()
-        try: lab.wait(20)
-        except subprocess.TimeoutExpired: lab.kill()
+        if not failed: shutil.rmtree(work, ignore_errors=True)
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
