@@ -13,6 +13,7 @@ process's ru_maxrss (corpus generation included) and the sampled total of main p
 """
 import argparse, json, os, re, resource, subprocess, sys, threading, time, warnings
 import numpy as np, pandas as pd
+from argtypes import positive_int, positive_ints
 from jobmail.core import shared_data
 from jobmail.dataset import build_dataset, common_words, compile_template, fill_template, DatasetWarning
 
@@ -91,12 +92,15 @@ def run_one(n):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--sizes', default='75000,750000'); p.add_argument('--one', type=int)
+    p.add_argument('--sizes', type=positive_ints, default='75000,750000', help='comma-separated corpus sizes, each run in a fresh process')
+    p.add_argument('--one', type=positive_int, help='run one size in this process and print its JSON (what each fresh process does)')
     args = p.parse_args()
-    if args.one: return run_one(args.one)
+    if args.one is not None: return run_one(args.one)
     results = []
-    for n in map(int, args.sizes.split(',')):
-        r = json.loads(subprocess.run([sys.executable, __file__, '--one', str(n)], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+    for n in args.sizes:
+        child = subprocess.run([sys.executable, __file__, '--one', str(n)], stdout=subprocess.PIPE, text=True)  # its stderr passes through
+        if child.returncode: sys.exit(f"the {n:,}-email run failed (exit code {child.returncode}; its error is above)")
+        r = json.loads(child.stdout.strip().splitlines()[-1])
         if r.get('skipped'): return print("skipping: shared data not found")
         results.append(r)
         print(f"{r['n']:>8,} emails: {r['seconds']:7.1f} s wall ({r['cpu_seconds']:.1f} s CPU), {r['n'] / r['seconds']:8,.0f} emails/s, "

@@ -6,6 +6,7 @@ time to derive current labels and the review state as the store grows. Both meas
 """
 import argparse, json, os, random, tempfile, time
 from pathlib import Path
+from argtypes import int_at_least, positive_int
 from jobmail.core import STATUSES
 from jobmail.labeling import LabelStore
 
@@ -23,20 +24,20 @@ def store_appends(store:LabelStore, events:list[dict]) -> float:
     for e in events: store.add(**e)
     return time.perf_counter() - t0
 
-def main(n_events:int, n_big:int):
+def main(n_events:int, n_big:int, folder:Path):
     rng = random.Random(0)
     make = lambda n, items: [dict(item=f'i{rng.randrange(items)}', job_app=True, status=rng.choice(STATUSES), source=rng.choice(['reviewer', 'aggregate', 'model', 'rule', 'vendor']), who='bench') for _ in range(n)]
-    d = Path(tempfile.mkdtemp(prefix='bench-labels-'))
     events = make(n_events, n_events)
-    base, ours = jsonl_appends(d/'events.jsonl', events), store_appends(LabelStore(d/'small.sqlite'), events)
+    with LabelStore(folder/'small.sqlite') as small: base, ours = jsonl_appends(folder/'events.jsonl', events), store_appends(small, events)
     print(f"durable appends: JSONL+fsync {n_events/base:,.0f}/s, LabelStore {n_events/ours:,.0f}/s, ratio {base/ours:.2f}x (>1: the store is faster)")
-    big = LabelStore(d/'big.sqlite')
-    big.add_many(make(n_big, n_big // 5))
-    for name, f in [('current()', big.current), ('item_state()', big.item_state), ("item_state(one item)", lambda: big.item_state('i1'))]:
-        t0 = time.perf_counter(); f(); print(f"{name} at {n_big:,} events: {time.perf_counter()-t0:.3f}s")
+    with LabelStore(folder/'big.sqlite') as big:
+        big.add_many(make(n_big, n_big // 5))
+        for name, f in [('current()', big.current), ('item_state()', big.item_state), ("item_state(one item)", lambda: big.item_state('i1'))]:
+            t0 = time.perf_counter(); f(); print(f"{name} at {n_big:,} events: {time.perf_counter()-t0:.3f}s")
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--events', type=int, default=2000); ap.add_argument('--big', type=int, default=50_000)
+    ap.add_argument('--events', type=positive_int, default=2000)
+    ap.add_argument('--big', type=int_at_least(5), default=50_000, help='events in the big store, over a fifth as many items')
     a = ap.parse_args()
-    main(a.events, a.big)
+    with tempfile.TemporaryDirectory(prefix='bench-labels-') as folder: main(a.events, a.big, Path(folder))

@@ -1,9 +1,9 @@
 """Time the registry's round trip (push + verified pull) of a full-size (~100 MB) model directory.
 
 Stores: a `file://` folder and a versioned S3 bucket on moto's S3 server on loopback (a subprocess). Baselines
-measured in the same run: a plain `shutil.copytree` for the folder, and plain boto3 `upload_file` /
-`download_file` of the same files for S3 (no hashing, pinning or verification), so the ratios show what the
-registry's checks cost.
+measured in the same run: for the folder a durable copy (`shutil.copytree` with an fsync of each copied file,
+as the store fsyncs each file it writes), and plain boto3 `upload_file` / `download_file` of the same files for
+S3 (no hashing, pinning or verification), so the ratios show what the registry's checks cost, not durability.
 
     nice python bench/bench_registry.py [--mb 100] [--repeats 3] [--model-dir DIR]
 
@@ -14,6 +14,7 @@ import argparse, os, shutil, statistics, tempfile, time
 from pathlib import Path
 
 import boto3
+from argtypes import positive_int
 from jobmail.registry import local_s3_server, open_store, seal_model_dir
 
 def model_dir(dest:Path, mb:int) -> Path:
@@ -25,6 +26,14 @@ def model_dir(dest:Path, mb:int) -> Path:
     (dest/'lr_find.png').write_bytes(os.urandom(50_000))
     seal_model_dir(dest)
     return dest
+
+def copy_and_fsync(src, dst):
+    "`shutil.copy2`, then fsync the copy: on disk when it returns, as each file the store writes is."
+    shutil.copy2(src, dst)
+    fd = os.open(dst, os.O_RDONLY)
+    try: os.fsync(fd)
+    finally: os.close(fd)
+    return dst
 
 def timed(f) -> float:
     t = time.perf_counter(); f(); return time.perf_counter() - t
@@ -38,11 +47,16 @@ def median_time(f, repeats:int, setup=lambda: None) -> float:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--mb', type=int, default=100, help='model directory size in MB')
-    ap.add_argument('--repeats', type=int, default=3, help='runs per measurement (the median is reported)')
+    ap.add_argument('--mb', type=positive_int, default=100, help='model directory size in MB')
+    ap.add_argument('--repeats', type=positive_int, default=3, help='runs per measurement (the median is reported)')
     ap.add_argument('--model-dir', help='a real sealed model directory to time instead of a synthetic one')
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix='bench_registry.'))
+    if args.model_dir and not (Path(args.model_dir)/'MANIFEST.json').is_file():
+        ap.error(f"--model-dir {args.model_dir}: not a sealed model directory (no MANIFEST.json)")
+    with tempfile.TemporaryDirectory(prefix='bench_registry.') as work: run(args, Path(work))
+
+def run(args, work:Path):
+    "Time both stores and their baselines with the scratch folder `work`, and print the table."
     src = Path(args.model_dir) if args.model_dir else model_dir(work/'model', args.mb)
     size = sum(p.stat().st_size for p in src.rglob('*') if p.is_file())
     mb = size / 2**20
@@ -53,9 +67,9 @@ def main():
         def setup(): shutil.rmtree(p, ignore_errors=True)
         return setup
 
-    # file:// store vs plain copies
+    # file:// store vs durable copies
     store = open_store((work/'store').as_uri())
-    copy = median_time(lambda: shutil.copytree(src, work/'copy'), args.repeats, fresh(work/'copy'))
+    copy = median_time(lambda: shutil.copytree(src, work/'copy', copy_function=copy_and_fsync), args.repeats, fresh(work/'copy'))
     versions = []
     push = median_time(lambda: versions.append(store.push(src)), args.repeats)
     pull = median_time(lambda: store.pull(versions[-1], work/'pulled'), args.repeats, fresh(work/'pulled'))
@@ -86,7 +100,7 @@ def main():
     rt_s3 = rows[2][2] + rows[3][2]
     print(f"round trip (push + verified pull): file:// {rt_file:.2f} s ({2*mb/rt_file:.0f} MB/s), "
           f"s3 {rt_s3:.2f} s ({2*mb/rt_s3:.0f} MB/s); s3/file {rt_s3/rt_file:.1f}x")
-    print("baselines: file:// = shutil.copytree; s3 = plain boto3 upload_file/download_file, same TransferConfig")
-    shutil.rmtree(work, ignore_errors=True)
+    print("baselines: file:// = shutil.copytree with an fsync of each copied file (durable, as the store's copies are); "
+          "s3 = plain boto3 upload_file/download_file, same TransferConfig")
 
 if __name__ == '__main__': main()
