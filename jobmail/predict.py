@@ -212,19 +212,18 @@ class Predictor:
                  batch_size:int=64, # most emails per forward pass
                  batch_tokens:int=64*512, # most padded tokens per forward pass (bounds memory on long emails)
                  workers:int=1, # processes sharing this machine's cores: torch threads = cores (or $OMP_NUM_THREADS) // workers
-                 version:str|None=None, # the version to report; None: the directory's name and manifest hash
+                 version:str|None=None, # the version to report; None: the registry version id a pull recorded in the directory, else its name and manifest hash
                  all_status:bool=False, # run the status head on every email, not only on those job_app accepts
                  verify:bool=True, # check MANIFEST.json checksums when present
                  prep_procs:int|None=None, # processes that build and tokenize large batches; None: 1 on a CPU (the model needs the cores), up to 8 with CUDA
                 ):
         path = self.path = Path(path)
         if not path.is_dir(): raise ModelError(f"{path}: no such model directory")
+        from jobmail.registry import pulled_version, verify_model_dir
         manifest = path/'MANIFEST.json'
-        if verify and manifest.exists():
-            from jobmail.registry import verify_model_dir
-            verify_model_dir(path)
+        if verify and manifest.exists(): verify_model_dir(path)
         self.meta = read_model_json(path)
-        self.version = version or path.name + (f"@{hashlib.sha256(manifest.read_bytes()).hexdigest()[:12]}" if manifest.exists() else '')
+        self.version = version or pulled_version(path) or path.name + (f"@{hashlib.sha256(manifest.read_bytes()).hexdigest()[:12]}" if manifest.exists() else '')
         self.card = json.loads((path/'card.json').read_text()) if (path/'card.json').exists() else {}
         self.batch_size, self.batch_tokens, self.all_status = batch_size, batch_tokens, all_status
         self.threads = max(1, _cores() // max(1, workers))

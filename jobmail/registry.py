@@ -16,15 +16,17 @@ from fastcore.script import call_parse
 from .core import StoreError, get_config
 
 # %% auto #0
-__all__ = ['MANIFEST', 'MANIFEST_FORMAT', 'TMP_PREFIX', 'VERSION_RE', 'ALIAS_RE', 'LATEST', 'file_sha256', 'check_relpath',
-           'seal_model_dir', 'read_manifest', 'verify_model_dir', 'PickleWarning', 'load_pickle_learner',
-           'new_version_id', 'card_summary', 'Store', 'FileStore', 'S3Store', 'open_store', 'local_s3_server',
-           'format_versions', 'push_cli', 'list_cli', 'pull_cli', 'promote_cli', 'rollback_cli', 'delete_cli']
+__all__ = ['MANIFEST', 'MANIFEST_FORMAT', 'TMP_PREFIX', 'PULLED', 'VERSION_RE', 'ALIAS_RE', 'LATEST', 'file_sha256',
+           'check_relpath', 'seal_model_dir', 'read_manifest', 'verify_model_dir', 'PickleWarning',
+           'load_pickle_learner', 'new_version_id', 'card_summary', 'Store', 'pulled_version', 'FileStore', 'S3Store',
+           'open_store', 'local_s3_server', 'format_versions', 'push_cli', 'list_cli', 'pull_cli', 'promote_cli',
+           'rollback_cli', 'delete_cli']
 
 # %% ../nbs/08_registry.ipynb #1e64f70c
 MANIFEST = 'MANIFEST.json'
 MANIFEST_FORMAT = 'jobmail-manifest/1'
 TMP_PREFIX = '.tmp-'  # temporary files, renamed into place when complete
+PULLED = 'PULLED.json'  # written by `Store.pull` into the folder it fills: the version id it holds; outside the manifest
 
 def file_sha256(path, # a file
                 chunk:int=1<<20, # bytes read at a time
@@ -44,11 +46,11 @@ def check_relpath(rel:str, # a path inside a model directory, as stored in a man
     return rel
 
 def _dir_files(path:Path) -> list[str]:
-    "Relative POSIX paths of the regular files under `path` (not the manifest), refusing symlinks."
+    "Relative POSIX paths of the regular files under `path` (not the manifest, nor `PULLED.json`), refusing symlinks."
     files = []
     for p in sorted(path.rglob('*')):
         if p.is_symlink(): raise StoreError(f"{path}: {p.relative_to(path).as_posix()} is a symlink; a model directory holds plain files only")
-        if p.is_file() and p.relative_to(path).as_posix() != MANIFEST: files.append(p.relative_to(path).as_posix())
+        if p.is_file() and p.relative_to(path).as_posix() not in (MANIFEST, PULLED): files.append(p.relative_to(path).as_posix())
     return files
 
 def _write_atomic(path:Path, data:bytes):
@@ -143,7 +145,7 @@ def load_pickle_learner(path, # a sealed model directory, or a `.pkl` file insid
 # %% ../nbs/08_registry.ipynb #8e1257c3
 VERSION_RE = re.compile(r'^\d{8}T\d{9}Z-[0-9a-f]{6}$')
 ALIAS_RE = re.compile(r'^[A-Za-z][A-Za-z0-9_.-]{0,63}$')
-LATEST = 'latest'  # a built-in alias: the most recently pushed version
+LATEST = 'latest'  # a built-in alias: the highest version id, i.e. the push that *started* last by its pusher's clock
 
 def new_version_id() -> str:
     "A fresh version id: UTC time to the millisecond and 24 random bits."
@@ -186,8 +188,9 @@ class Store:
     def _keys(self, prefix:str) -> list[str]: raise NotImplementedError  # every key under prefix, recursively
     def _upload(self, src:Path, key:str, sha256:str, size:int, callback) -> dict: raise NotImplementedError  # pin
     def _download(self, key:str, pin:dict, dest:Path, callback): raise NotImplementedError
+    def _present(self, key:str, pin:dict) -> bool: raise NotImplementedError  # the file (its pinned object version) is still stored
     def _remove(self, key:str): raise NotImplementedError
-    def _check(self): pass  # refuse a misconfigured backend before writing anything
+    def _check(self): pass  # refuse a backend that cannot keep versions immutable, before a push writes anything
     _new_version_id = staticmethod(new_version_id)  # tests replace it to force id collisions
 
     def __repr__(self): return f"{type(self).__name__}({self.url!r})"
@@ -242,7 +245,7 @@ class Store:
         return doc['version']
 
     def incomplete(self) -> list[str]:
-        "Versions whose push started but never finished (no record): leftovers `delete` can remove."
+        "Versions whose push started and has not finished (no record): dead pushes' leftovers, or pushes still running."
         started = {k.split('/')[1] for k in self._keys('versions/') if k.endswith('/.push')}
         return sorted(started - set(self.versions()))
 
@@ -276,16 +279,27 @@ def push(self:Store, model_dir, # a sealed model directory
         try:
             pinned = {rel: {**meta, **self._upload(src/rel, f'versions/{version}/{rel}', meta['sha256'], meta['size'], sent)}
                       for rel, meta in files.items()}
+            self._still_there(version, pinned)
             rec = {'format': 'jobmail-version/1', 'version': version, 'created': _now(), 'by': _who(), 'source': src.name,
                    'size': total, 'files': pinned, 'card': card_summary(card)}
             self._write_json(f'records/{version}.json', rec, expect=None)
+            self._still_there(version, pinned)  # again: a delete may have run between the check and the record
         except Exception as e:
-            with contextlib.suppress(Exception): self._delete_files(version)
+            with contextlib.suppress(Exception):
+                self._remove(f'records/{version}.json')  # if written: never a record whose files are gone
+                self._delete_files(version)
             reason = str(e) if isinstance(e, StoreError) else f"{type(e).__name__}: {_one_line(e)}"
             raise StoreError(f"push of {src} failed, no version recorded: {reason}") from e
     return version
 
 def _one_line(e:Exception) -> str: return ' '.join(str(e).split())[:300]
+
+@patch
+def _still_there(self:Store, version:str, pinned:dict):
+    "Refuse a push whose reservation or uploaded files (on S3: pinned object versions) a `delete` removed meanwhile."
+    if gone := [rel for rel, pin in {'.push': {}, **pinned}.items() if not self._present(f'versions/{version}/{rel}', pin)]:
+        raise StoreError(f"{version} was deleted while it was being pushed ({', '.join(gone[:3])} gone), by a delete "
+                         "that took it for an abandoned push; push again")
 
 @patch
 def _delete_files(self:Store, version:str):
@@ -323,6 +337,24 @@ def _same_version(d:Path, rec:dict) -> bool:
     except StoreError: return False
     return _manifest_matches(d, rec)
 
+def pulled_version(path, # a folder `Store.pull` filled
+                  ) -> str|None:
+    "The version id `pull` recorded in `path`'s `PULLED.json`, while its manifest is still the one pulled; else None."
+    path = Path(path)
+    try: mark, sha = json.loads((path/PULLED).read_text()), file_sha256(path/MANIFEST)
+    except (OSError, ValueError): return None
+    ok = isinstance(mark, dict) and mark.get('manifest_sha256') == sha and VERSION_RE.match(str(mark.get('version')))
+    return mark['version'] if ok else None
+
+def _mark_pulled(self:Store, d:Path, rec:dict) -> Path:
+    "Write `PULLED.json` into folder `d` (unless it already says this): the version it holds, from which store; return `d`."
+    mark = {'format': 'jobmail-pulled/1', 'version': rec['version'], 'store': self.url, 'manifest_sha256': rec['files'][MANIFEST]['sha256']}
+    data = (json.dumps(mark, indent=1, sort_keys=True) + '\n').encode()
+    with contextlib.suppress(FileNotFoundError):
+        if (d/PULLED).read_bytes() == data: return d
+    _write_atomic(d/PULLED, data)
+    return d
+
 @contextlib.contextmanager
 def _flocked(path:Path):
     "Hold an exclusive `flock` on the file `path` (created if missing): other processes and threads taking it wait."
@@ -339,7 +371,7 @@ def _pull_into(self:Store, ref:str, rec:dict, dest:Path, progress:bool) -> Path:
     "Download the version of record `rec` into a new folder beside `dest`, verify every file, and rename it to `dest`."
     version = rec['version']
     if dest.exists():
-        if _same_version(dest, rec): return dest
+        if _same_version(dest, rec): return _mark_pulled(self, dest, rec)
         if not dest.is_dir() or any(dest.iterdir()): raise _occupied(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent/f'.{dest.name}.partial-{secrets.token_hex(8)}'
@@ -355,6 +387,7 @@ def _pull_into(self:Store, ref:str, rec:dict, dest:Path, progress:bool) -> Path:
                 if file_sha256(tmp/rel) != meta['sha256']:
                     raise StoreError(f"refusing {ref} ({version}): {rel} in the store was tampered with (SHA-256 differs from the record)")
         if not _manifest_matches(tmp, rec): raise StoreError(f"refusing {ref} ({version}): its {MANIFEST} disagrees with the version record")
+        _mark_pulled(self, tmp, rec)
         try: os.replace(tmp, dest)  # onto a missing or empty folder
         except OSError:  # another pull filled `dest` meanwhile: keep its folder when it holds this version
             if not _same_version(dest, rec): raise _occupied(dest) from None
@@ -367,8 +400,7 @@ def pull(self:Store, ref:str, # a version id, an alias such as 'production', or 
          dest=None, # folder to create (must not exist, or be empty); default: a cache under JOBMAIL_HOME
          progress:bool=False, # show a progress bar of bytes received
         ) -> Path:
-    "Download a version, verifying every file's SHA-256 (and S3 object version); return the folder."
-    self._check()
+    "Download a version, verifying every file's SHA-256 (and S3 object version), its id written to `PULLED.json`; return the folder."
     version = self.resolve(ref)
     rec = self.record(version)
     if dest is not None: return _pull_into(self, ref, rec, Path(dest), progress)
@@ -425,18 +457,32 @@ def rollback(self:Store, alias:str='production', # the alias to move back
 
 @patch
 def delete(self:Store, version:str, # a version id (complete or incomplete)
+           force:bool=False, # delete an incomplete version even if its push started less than `grace_s` ago
+           grace_s:float=3600, # seconds after which the push of an incomplete version is taken for dead
           ) -> str:
-    "Delete a version, refused while any alias points at it or could roll back to it."
+    "Delete a version, refused while an alias points at it or could roll back to it, or while its push may still run."
     if not VERSION_RE.match(version): raise StoreError(f"{version!r} is not a version id (aliases cannot be deleted this way)")
     if why := self._needed_by(version): raise StoreError(f"refusing to delete {version}: {why}")
     record, _ = self._read(f'records/{version}.json')
-    if record is None and version not in self.incomplete(): raise StoreError(f"{self.url}: no version {version}")
+    if record is None:
+        if version not in self.incomplete(): raise StoreError(f"{self.url}: no version {version}")
+        if not force and (why := self._push_running(version, grace_s)): raise StoreError(f"refusing to delete {version}: {why}")
     self._remove(f'records/{version}.json')  # gone from listings and promotions first
     if record is not None and (why := self._needed_by(version)):  # promoted meanwhile: put the record back
         self._write(f'records/{version}.json', record, expect=None)
         raise StoreError(f"refusing to delete {version}: {why}")
     self._delete_files(version)
+    if record is None: self._remove(f'records/{version}.json')  # one its push wrote meanwhile: never a record whose files are gone
     return version
+
+@patch
+def _push_running(self:Store, version:str, grace_s:float) -> str|None:
+    "Why the push of incomplete `version` may still be running (it started less than `grace_s` ago); None when it is older."
+    doc, _ = self._read_json(f'versions/{version}/.push')
+    try: age = (datetime.now(timezone.utc) - datetime.fromisoformat(doc['started'])).total_seconds()
+    except (TypeError, KeyError, ValueError): return "its push reservation has no start time, so the push may still be running; force it if that push is dead"
+    if age < grace_s: return (f"its push by {doc.get('by', '?')} started {max(age, 0):.0f} s ago and may still be running; "
+                              f"wait until it is {grace_s:g} s old, or force it if that push is dead")
 
 @patch
 def _needed_by(self:Store, version:str) -> str|None:
@@ -514,6 +560,8 @@ class FileStore(Store):
         try: self._copy(self._path(key), dest, callback, exclusive=False)
         except FileNotFoundError: raise StoreError(f"{key} is missing from the store") from None
 
+    def _present(self, key, pin): return self._path(key).is_file()
+
     def _remove(self, key):
         path = self._path(key)
         path.unlink(missing_ok=True)
@@ -565,7 +613,7 @@ class S3Store(Store):
         except (BotoCoreError, Boto3Error) as e: raise StoreError(f"{self.url}: {what} failed ({type(e).__name__}: {_one_line(e)})") from None
 
     def _check(self):
-        "Refuse a bucket without versioning: pinned object versions are what make a version immutable."
+        "Before a push: refuse a bucket without versioning, since pinned object versions are what make a version immutable."
         if self._versioning_checked: return
         with self._errors(f"reading bucket {self.bucket}'s versioning"):
             status = self.client.get_bucket_versioning(Bucket=self.bucket).get('Status')
@@ -625,21 +673,42 @@ class S3Store(Store):
             self.client.download_file(self.bucket, self._key(key), str(dest), ExtraArgs={'VersionId': pinned},
                                       Config=self.transfer, Callback=callback)
 
+    def _present(self, key, pin):
+        from botocore.exceptions import ClientError
+        with self._errors(f"checking {key}"):
+            try: self.client.head_object(Bucket=self.bucket, Key=self._key(key), **({'VersionId': pin['version_id']} if pin.get('version_id') else {}))
+            except ClientError as e:
+                if e.response.get('Error', {}).get('Code') in ('404', 'NoSuchKey', 'NoSuchVersion'): return False
+                raise
+        return True
+
+    def _object_versions(self, prefix:str) -> list[dict]:
+        "Every object version and delete marker under the full key `prefix`, all pages listed before anything is deleted."
+        pages = self.client.get_paginator('list_object_versions').paginate(Bucket=self.bucket, Prefix=prefix)
+        return [{'Key': v['Key'], 'VersionId': v['VersionId']} for page in pages for v in page.get('Versions', []) + page.get('DeleteMarkers', [])]
+
+    def _delete_versions(self, objs:list[dict]):
+        "Delete object versions and delete markers, 1000 per request (S3's limit), refusing any the bucket kept."
+        for i in range(0, len(objs), 1000):
+            if errors := self.client.delete_objects(Bucket=self.bucket, Delete={'Objects': objs[i:i+1000], 'Quiet': True}).get('Errors'):
+                raise StoreError(f"{self.url}: could not delete {len(errors)} object versions, e.g. {errors[0].get('Key')} "
+                                 f"({errors[0].get('Code')}: {_one_line(errors[0].get('Message', ''))})")
+
     def _delete_files(self, version):
-        "Abort the version's unfinished multipart uploads (an interrupted push), then remove its files."
+        "Abort the version's unfinished multipart uploads (an interrupted push), then delete every object version and delete marker of its files, the reservation's last."
+        prefix, reservation = self._key(f'versions/{version}/'), self._key(f'versions/{version}/.push')
         with self._errors(f"aborting unfinished uploads of {version}"):
-            pages = self.client.get_paginator('list_multipart_uploads').paginate(Bucket=self.bucket, Prefix=self._key(f'versions/{version}/'))
+            pages = self.client.get_paginator('list_multipart_uploads').paginate(Bucket=self.bucket, Prefix=prefix)
             for u in (u for page in pages for u in page.get('Uploads', [])):
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=u['Key'], UploadId=u['UploadId'])
-        super()._delete_files(version)
+        with self._errors(f"deleting the files of {version}"):
+            found = self._object_versions(prefix)
+            for last in (False, True): self._delete_versions([o for o in found if (o['Key'] == reservation) == last])
 
     def _remove(self, key):
         "Delete every object version and delete marker of exactly `key`."
         k = self._key(key)
-        with self._errors(f"deleting {key}"):
-            for page in self.client.get_paginator('list_object_versions').paginate(Bucket=self.bucket, Prefix=k):
-                for v in page.get('Versions', []) + page.get('DeleteMarkers', []):
-                    if v['Key'] == k: self.client.delete_object(Bucket=self.bucket, Key=k, VersionId=v['VersionId'])
+        with self._errors(f"deleting {key}"): self._delete_versions([o for o in self._object_versions(k) if o['Key'] == k])
 
 # %% ../nbs/08_registry.ipynb #cbfeb3a0
 def open_store(url:str|None=None, # file:///path, s3://bucket/prefix or a plain folder path; default: $JOBMAIL_STORE
@@ -780,8 +849,9 @@ def rollback_cli(store:str, # the store: file:///path, s3://bucket/prefix or a f
 def delete_cli(store:str, # the store: file:///path, s3://bucket/prefix or a folder
                version:str, # the version id to delete (refused while an alias points at it or can roll back to it)
                endpoint_url:str=None, # S3 endpoint (default: $AWS_ENDPOINT_URL)
+               force:bool=False, # delete an incomplete version whose push started less than an hour ago (it may still be running)
               ):
     "Delete a version that no alias needs."
-    v = open_store(store, endpoint_url=endpoint_url).delete(version)
+    v = open_store(store, endpoint_url=endpoint_url).delete(version, force=force)
     print(f"deleted {v}")
     return v

@@ -47,6 +47,8 @@ class ServerConfig:
     drain_delay_s:float = 0. # after SIGTERM, how long /readyz reports draining while the server still accepts
     warmup:bool = True # run one email through the model before reporting ready
     torch_threads:int = 0 # intra-op threads of the model; 0 keeps the Predictor's choice (all cores)
+    load_retry_s:float = 1. # a model from a store that fails to load is tried again after this, then twice as long each time; 0: never
+    load_retry_max_s:float = 60. # the longest wait between two tries
 
     def __post_init__(self):
         if self.max_batch < 1 or self.queue_size < 1 or self.max_emails < 1:
@@ -61,10 +63,22 @@ class ServerConfig:
         env = os.environ if env is None else env
         kw = {f.name: _parse_setting(f.name, type(f.default), env[var]) for f in fields(cls)
               if (var := f'JOBMAIL_SERVE_{f.name.upper()}') in env}
+        kw.update({k: v for k, v in overrides.items() if v is not None})
         if tokens_file := env.get('JOBMAIL_SERVE_TOKENS_FILE'):
-            lines = Path(tokens_file).read_text().splitlines()
-            kw['tokens'] = tuple(t for l in lines if (t := l.strip()) and not t.startswith('#'))
-        return cls(**{**kw, **{k: v for k, v in overrides.items() if v is not None}})
+            tokens = kw.get('tokens', ())
+            kw['tokens'] = tuple(dict.fromkeys([*tokens, *_read_tokens(tokens_file, required=kw.get('auth', cls.auth) and not tokens)]))
+        return cls(**kw)
+
+def _read_tokens(path:str, # the tokens file: one token per line, `#` starts a comment line
+                 required:bool, # whether the file is the only source of tokens for a server with auth on
+                ) -> tuple:
+    "The tokens in a tokens file; none from a missing file, unless it is `required`."
+    try: lines = Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        if not required: return ()
+        raise InputError(f"JOBMAIL_SERVE_TOKENS_FILE={path} does not exist and JOBMAIL_SERVE_TOKENS is not set: mount the "
+                         "tokens file, set JOBMAIL_SERVE_TOKENS, or set JOBMAIL_SERVE_AUTH=0 for local use") from None
+    return tuple(t for l in lines if (t := l.strip()) and not t.startswith('#'))
 
 def _parse_setting(name, kind, value:str):
     try:
@@ -436,25 +450,41 @@ class _Service:
         _SERVICES.add(self)
         READY.set(0)
 
-    def load(self, load_model):
-        "Load and warm the model (in a background thread); on failure stay not ready, saying why."
+    def _load_once(self, load_model):
+        "The model `load_model` returns, checked and warmed up."
+        model = load_model()
+        missing = [a for a in ('predict', 'version', 'card') if not hasattr(model, a)]
+        if missing: raise ModelError(f"{type(model).__name__} lacks {', '.join(missing)}")
+        if self.cfg.warmup:
+            kind, fields_ = WARMUP_EMAIL['kind'], {k: v for k, v in WARMUP_EMAIL.items() if k != 'kind'}
+            model.predict([email_row(kind, fields_)])
+        return model
+
+    def load(self, load_model, # no arguments: the model
+             retry:bool=False, # try again with backoff after a failure (a model from a store)
+            ):
+        "Load and warm the model (in a background thread); on failure stay not ready, saying why, and try again when `retry`."
+        wait = self.cfg.load_retry_s
         try:
-            model = load_model()
-            missing = [a for a in ('predict', 'version', 'card') if not hasattr(model, a)]
-            if missing: raise ModelError(f"{type(model).__name__} lacks {', '.join(missing)}")
-            if self.cfg.warmup:
-                kind, fields_ = WARMUP_EMAIL['kind'], {k: v for k, v in WARMUP_EMAIL.items() if k != 'kind'}
-                model.predict([email_row(kind, fields_)])
-        except Exception as e:
-            self.state, self.reason = 'failed', f"the model could not be loaded: {type(e).__name__}: {e}"
-            log.error("not ready: %s", self.reason)
-        else:
-            self.predictor = model
-            self.batcher = Batcher(model.predict, self.cfg.max_batch, self.cfg.max_wait_ms, self.cfg.queue_size)
-            if self.state == 'loading':
-                self.state, self.reason = 'ready', ''
-                READY.set(1)
-            log.info("model %s loaded; batches of up to %d emails", model.version, self.cfg.max_batch)
+            while self.state == 'loading':
+                try: model = self._load_once(load_model)
+                except Exception as e:
+                    reason = f"the model could not be loaded: {type(e).__name__}: {e}"
+                    if not (retry and wait > 0):
+                        self.state, self.reason = 'failed', reason
+                        log.error("not ready: %s", reason)
+                        return
+                    self.reason = f"{reason} (trying again in {wait:g} s)"
+                    log.warning("not ready yet: %s", self.reason)
+                    time.sleep(wait)
+                    wait = min(2 * wait, self.cfg.load_retry_max_s)
+                    continue
+                self.predictor = model
+                self.batcher = Batcher(model.predict, self.cfg.max_batch, self.cfg.max_wait_ms, self.cfg.queue_size)
+                if self.state == 'loading':
+                    self.state, self.reason = 'ready', ''
+                    READY.set(1)
+                log.info("model %s loaded; batches of up to %d emails", model.version, self.cfg.max_batch)
         finally: self.loaded.set()
 
     def drain(self):
@@ -534,8 +564,9 @@ def create_app(config:ServerConfig|dict|None=None, # settings; None reads JOBMAI
     svc, parse, spec = _Service(cfg), RequestParser(cfg), openapi_spec(cfg)
     app.extensions['jobmail'] = svc
     app.wsgi_app = _counting_inflight(app.wsgi_app, svc)
-    threading.Thread(target=svc.load, args=((lambda: predictor) if predictor is not None else (lambda: load_predictor(cfg.model, cfg.torch_threads)),),
-                     name='jobmail-model-loader', daemon=True).start()
+    load_model = (lambda: predictor) if predictor is not None else (lambda: load_predictor(cfg.model, cfg.torch_threads))
+    from_store = predictor is None and (not cfg.model or '://' in cfg.model)  # as `load_predictor` reads it
+    threading.Thread(target=svc.load, args=(load_model, from_store), name='jobmail-model-loader', daemon=True).start()
 
     @app.before_request
     def _before():
@@ -610,7 +641,7 @@ def create_app(config:ServerConfig|dict|None=None, # settings; None reads JOBMAI
 
 # %% ../nbs/10_server.ipynb #d7e44044
 def wait_ready(app:Flask, timeout:float=60) -> str:
-    "Wait for an app's model to load (or fail); return its state."
+    "Wait for an app's model to load (or fail for good); return its state ('loading' while a store's model is being retried)."
     app.extensions['jobmail'].loaded.wait(timeout)
     return app.extensions['jobmail'].state
 
