@@ -341,6 +341,8 @@ SAMPLE_ANSWERS = dict(zip([f's{i:02d}' for i in range(1, 13)], ['applied', 'reje
 KEYS = {'0': 'not_job', 'n': 'not_job', **{str(i): s for i, s in enumerate(STATUSES, 1)}, 's': 'skip', 'u': 'undo', 'b': 'undo'}
 _STYLES = {'not_job': '', 'applied': 'info', 'interview': 'primary', 'assessment': 'primary', 'offer': 'success', 'rejection': 'danger', 'other': ''}
 
+class _LabeledMeanwhile(InputError): "Another reviewer labeled the email on screen since the widget's refresh."
+
 def _esc(v) -> str:
     "A store or email value as HTML text: ids, names, notes and labels come from senders and other people."
     return html.escape(str(v))
@@ -476,9 +478,9 @@ class ReviewWidget(widgets.VBox):
         item = self.item
         if item is None: return
         def not_taken():  # checked inside the write: a label someone saved since the refresh is never overwritten
-            if (who := self._labeled_by_other(item)): raise InputError(f"{item} was labeled by {who} meanwhile")
+            if (who := self._labeled_by_other(item)): raise _LabeledMeanwhile(f"{item} was labeled by {who} meanwhile")
         try: self.decided.append(self.store.add(item, source='reviewer', who=self.reviewer, note=self.note.value, guard=not_taken, **event))
-        except InputError as e: self._move(self.pos + 1, f"not saved: {e}"); return
+        except _LabeledMeanwhile as e: self._move(self.pos + 1, f"not saved: {e}"); return
         except (sqlite3.Error, OSError) as e: self._failed('not saved', e); return
         self.note.value = ''
         self._move(self.pos + 1, f"saved: {item} → {_label_answer(event['job_app'], event['status']) if 'job_app' in event else event['action']}")
