@@ -174,7 +174,8 @@ def _seconds_per_epoch(learn, n_batches:int=30, warmup:int=3) -> float:
         probe(warmup)  # one-off costs of the first batches (CUDA kernels, cuDNN plans, allocations), which an epoch pays once
         (pct0, t0), (pct1, t1) = probe(warmup), probe(warmup + n_batches)  # the difference drops what every fit call costs once
     learn.opt = None  # a fresh optimizer for the real run: the probe changed no weight
-    return (t1 - t0) / (pct1 - pct0) if pct1 > pct0 else t1 / pct1
+    added = (t1 - t0) / (pct1 - pct0) if pct1 > pct0 else 0.
+    return added if added > 0 else t1 / pct1  # a busy machine can make the short probe the slower one: time the long one whole
 
 def check_converged(history:list[dict], # `train_lm`'s per-epoch records
                     vocab_size:int, # the LM's vocabulary size: a uniform guess has this perplexity
