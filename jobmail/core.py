@@ -45,6 +45,10 @@ class StoreError(JobmailError):
     "A model store refused an operation: unknown version, checksum mismatch, protected version."
 
 # %% ../nbs/00_core.ipynb #05f9bf0c
+def _missing(x) -> bool:
+    "Whether a table cell holds no value: None, NaN, or pandas' NA and NaT."
+    return x is None or (not isinstance(x, str) and pd.api.types.is_scalar(x) and bool(pd.isna(x)))
+
 def check_label(job_app, # a bool, or a string such as 'true'/'false'/'1'/'0'
                 status=None, # one of `STATUSES`, or empty when `job_app` is false
                ) -> tuple[bool, str]:
@@ -54,11 +58,10 @@ def check_label(job_app, # a bool, or a string such as 'true'/'false'/'1'/'0'
         if s in ('true', '1', 'yes', 't', 'y'): job_app = True
         elif s in ('false', '0', 'no', 'f', 'n'): job_app = False
         else: raise InputError(f"job_app must be true or false, got {job_app!r}")
-    elif job_app is None or (isinstance(job_app, float) and job_app != job_app):
-        raise InputError("job_app is missing")
+    elif _missing(job_app): raise InputError("job_app is missing")
     elif job_app not in (True, False, 0, 1): raise InputError(f"job_app must be true or false, got {job_app!r}")
     job_app = bool(job_app)
-    status = '' if status is None or (isinstance(status, float) and status != status) else str(status).strip().lower()
+    status = '' if _missing(status) else str(status).strip().lower()
     if not job_app:
         if status: raise InputError(f"status must be empty when job_app is false, got {status!r}")
         return False, ''
@@ -157,13 +160,18 @@ def project_root() -> Path|None:
         if (d/'pyproject.toml').exists() and (d/'nbs').is_dir(): return d
     return None
 
+def _env_seed(value:str) -> int:
+    "JOBMAIL_SEED's value as a seed `check_seed` accepts, else an `InputError` naming the variable."
+    try: return check_seed(int(value))
+    except (ValueError, InputError): raise InputError(f"JOBMAIL_SEED must be a whole number from 0 to {2**32 - 1}, got {value!r}") from None
+
 @dataclass
 class Config:
     "jobmail's settings, read from the environment."
-    home: Path = field(default_factory=lambda: Path(os.environ.get('JOBMAIL_HOME', Path.home()/'.jobmail')))
+    home: Path = field(default_factory=lambda: Path(os.environ.get('JOBMAIL_HOME') or Path.home()/'.jobmail').expanduser().absolute())
     store: str = field(default_factory=lambda: os.environ.get('JOBMAIL_STORE', ''))
     shared_data: Path|None = field(default_factory=lambda: Path(os.environ['JOBMAIL_SHARED_DATA']) if os.environ.get('JOBMAIL_SHARED_DATA') else None)
-    seed: int = field(default_factory=lambda: int(os.environ.get('JOBMAIL_SEED', '42')))
+    seed: int = field(default_factory=lambda: _env_seed(os.environ.get('JOBMAIL_SEED', '').strip() or '42'))
 
     def __post_init__(self):
         if self.shared_data is None and (root := project_root()) is not None: self.shared_data = root.parent/'shared'/'data'
