@@ -7,7 +7,7 @@ Docs: https://jobmail.github.io/jobmail/text.html.md"""
 # %% ../nbs/02_text.ipynb #ed10a59f
 from __future__ import annotations
 import email, email.parser, email.policy, email.utils, gzip, json, random, re
-from itertools import chain
+from itertools import chain, combinations
 
 import pandas as pd
 from fastai.text.core import SpacyTokenizer, defaults, replace_space
@@ -200,6 +200,62 @@ def model_inputs(df:pd.DataFrame, # a table with `text` (or `body`) and optional
 _re_pieces = re.compile(r'(?<=\S) |(\S+|\s+)')
 _opening = frozenset('(["“')  # spaCy prefixes
 _closing = frozenset(',;:!?)]"”')  # spaCy suffixes after any word; '.' only after a lower-case letter
+# how often a punctuation mark occurs in real email text, per 10,000 characters: the gate anchors on rarer ones
+_char_freq = {'.': 82, ',': 63, '-': 56, '/': 55, '"': 44, '>': 39, ':': 37, '<': 31, '=': 27, "'": 17, '_': 13, ';': 9, ')': 8, '(': 8}
+_gates = {}  # (lang, special tokens) -> the compiled gate, built once per process
+
+def _spaced(toks, lo, hi):
+    "`toks` joined, with one space at each of one or more of their boundaries, none inside `toks[lo:hi]`."
+    cuts = [i for i in range(1, len(toks)) if not lo < i < hi]
+    for r in range(1, len(cuts) + 1):
+        for sub in combinations(cuts, r): yield ''.join(' ' * (i in sub) + t for i, t in enumerate(toks))
+
+def _crossing_strings(patterns) -> set:
+    "Every string a text holds when a matcher match `c` across a space hides a merging match `w` inside a piece."
+    spans = [p for p, _ in patterns if len(p) > 1]  # only these can span a space
+    merges = [p for p, orths in patterns if p != orths]  # matches that change the tokens when applied
+    out = set()
+    for w in merges:
+        lw = len(w)
+        for c in spans:
+            lc = len(c)
+            if lc < lw: continue  # spaCy takes longer matches first, then the leftmost
+            for k in range(1, min(lw, lc) + 1):
+                if k < lc and lc > lw and w[-k:] == c[:k]: out.update(_spaced(w + c[k:], 0, lw))  # c covers w's last token
+                if k < lc and c[-k:] == w[:k]: out.update(_spaced(c + w[k:], lc - k, lc - k + lw))  # c covers w's first token
+            if lc > lw: out.update(s for j in range(lc - lw + 1) if c[j:j+lw] == w for s in _spaced(c, j, j + lw))  # c holds w
+    return out
+
+def _rank(c): return 1000 if c.isspace() or c.isalnum() else _char_freq.get(c, 1)
+def _alt(xs): return xs[0] if len(xs) == 1 else '(?:' + '|'.join(xs) + ')'
+
+def _windows_regex(windows):
+    "One regex that matches any of `windows`, each starting at its rarest character (looking behind for the rest)."
+    tries = {}
+    for w in windows:
+        j = min(range(len(w)), key=lambda i: (_rank(w[i]), i))
+        node = tries.setdefault(w[j], {})
+        for ch in w[j+1:]: node = node.setdefault(ch, {})
+        node.setdefault(None, set()).add(w if j else '')
+    def emit(node):
+        behind = node.get(None, set())
+        if '' in behind: return ''
+        return _alt([f'(?<={re.escape(b)})' for b in sorted(behind)] +
+                    [re.escape(ch) + emit(sub) for ch, sub in sorted((k, v) for k, v in node.items() if k is not None)])
+    return re.compile(_alt([re.escape(a) + emit(n) for a, n in sorted(tries.items())]))
+
+def _crossing_gate(tok, lang:str, k:int=4):
+    "A regex that finds every place where spaCy's tokenizer `tok` may split a piece differently than the piece alone."
+    import spacy
+    from spacy.symbols import ORTH
+    if any(len(s) > 1 and any(c.isspace() for c in s) for s in tok.rules): return re.compile('')  # an exception with a space: always ask spaCy
+    bare = spacy.blank(lang).tokenizer
+    bare.rules = {}  # affixes only: the tokens spaCy's matcher looks for
+    every = not getattr(tok, 'faster_heuristics', True)
+    patterns = [(tuple(t.text for t in bare(s)), tuple(d.get(ORTH, d.get('ORTH')) for d in subs)) for s, subs in tok.rules.items()
+                if every or tok.find_prefix(s) or tok.find_infix(s) or tok.find_suffix(s) or ' ' in s]  # spaCy's `add_special_case`
+    windows = {s[max(0, (i := s.index(' ')) - k):i + 1 + k] for s in _crossing_strings(patterns)}  # k characters either side of a space
+    return _windows_regex(windows) if windows else re.compile('(?!)')
 
 class FastTokenizer:
     "spaCy's tokens for `lang`, from a whitespace regex, a fast path for plain words and a cache of spaCy's answers."
@@ -208,14 +264,16 @@ class FastTokenizer:
                  max_cache:int=500_000, # pieces cached before the cache is cleared
                 ):
         self.lang, self.special_toks, self.max_cache = lang, special_toks, max_cache
-        self._spacy, self._specials, self.cache = None, None, {}
+        self._spacy, self._specials, self._gate, self.cache = None, None, None, {}
 
     def _setup(self):
         import spacy
         from spacy.symbols import ORTH
         nlp = spacy.blank(self.lang)
-        for w in (self.special_toks or defaults.text_spec_tok): nlp.tokenizer.add_special_case(w, [{ORTH: w}])
-        self._spacy, self._specials = nlp.tokenizer, frozenset(nlp.tokenizer.rules)
+        specials = tuple(self.special_toks or defaults.text_spec_tok)
+        for w in specials: nlp.tokenizer.add_special_case(w, [{ORTH: w}])
+        if (key := (self.lang, specials)) not in _gates: _gates[key] = _crossing_gate(nlp.tokenizer, self.lang)
+        self._spacy, self._specials, self._gate = nlp.tokenizer, frozenset(nlp.tokenizer.rules), _gates[key]
 
     def _piece(self, piece:str) -> tuple:
         "spaCy's tokens for one whitespace-free piece (or one run of whitespace)."
@@ -231,6 +289,8 @@ class FastTokenizer:
 
     def tokenize(self, text:str) -> list[str]:
         "The tokens of one text (already processed by fastai's rules)."
+        if self._gate is None: self._setup()
+        if self._gate.search(text): return [t.text for t in self._spacy(text)]  # an exception may span a space here: spaCy decides
         pieces = [p for p in _re_pieces.findall(text) if p]
         toks = list(map(self.cache.get, pieces))
         if None in toks:
