@@ -19,11 +19,13 @@ Stages (each writes into --out and is skipped when its output exists, so a run c
   linear jobmail.linear on the train split plus the demo mailbox (`jobmail train --demo-mail`) -> linear/, eval_linear/
   ensemble  model/ + linear/, weight chosen on the valid split (jobmail.ensemble)        -> ensemble/, eval_ensemble/
   loso   for each source: ULMFiT on lm/, linear (with the demo mailbox) and their ensemble trained without it,
-         tested on all its rows; TF-IDF + LR alongside; the linear model's job_app also adapted to the
+         tested on all its rows; TF-IDF + LR alongside, on the labeled rows only (tfidf) and with the demo mailbox
+         the linear model gets (tfidf_demo; a cached row gains the --loso-models it lacks); the linear model's job_app also adapted to the
          held-out mailbox's own share (jobmail.predict.adapt_prior, `jobmail predict --adapt-prior`); the
          linear model's status against the true one, pooled over the held-out mailboxes       -> loso.json
-  french the models trained without the French mailbox (capitalyzer-linkedin), tested on every one of its
-         195 labeled emails, not only the dataset's capped and balanced rows                -> french.json
+  french the models trained without the French mailbox (capitalyzer-linkedin), and TF-IDF + LR without and with
+         the demo mailbox, tested on every one of its 195 labeled emails, not only the dataset's capped and balanced
+         rows                                                                              -> french.json
   ablations  the same leave-one-source-out runs for ULMFiT without LM fine-tuning, on a 2-epoch LM (lm_e2/), and
          ULMFiT and linear without the sender and header signals; linear with the sender's identity, without
          the opening view, and without the package's demo mailbox in its training mail         -> loso_*.json
@@ -63,7 +65,7 @@ from jobmail.text import model_inputs
 from jobmail.predict import adapt_prior
 from jobmail.ensemble import build_ensemble
 from jobmail.evaluate import (evaluate, summary_table, classification_metrics, tfidf_baseline, labels_of, model_predictions,
-                              expected_calibration_error, accuracy_intervals, sure_labels)
+                              expected_calibration_error, accuracy_intervals, sure_labels, job_app_decision)
 
 SIZE, EPOCHS, NUM_IT, BS = 'small', (3, 3, 3, 10), 40, 32
 
@@ -107,46 +109,54 @@ def without_signals(ds:pd.DataFrame) -> pd.DataFrame:
     "The dataset with no sender and no headers: model inputs without the sender and mailing-list tokens."
     return ds.assign(sender='', headers=None)
 
-LOSO_MODELS = ('ulmfit', 'linear', 'ensemble', 'tfidf')
+def held_out_scores(key:str, job_app:np.ndarray, status:np.ndarray, sure:np.ndarray, job_app_prob:np.ndarray, status_pred:np.ndarray) -> dict:
+    "A `loso` row's figures of one model (`key`): job_app accuracy, status macro-F1 and ECE on every row, accuracy and status on the sure labels (NaN where none is sure)."
+    m, ms = (classification_metrics(job_app[s], status[s], job_app_prob[s], status_pred[s]) for s in (slice(None), sure))
+    return {f'{key}_job_app_acc': m['job_app']['accuracy'], f'{key}_status_f1': m['status']['macro_f1_core'], f'{key}_ece': m['job_app']['ece'],
+            f'{key}_sure_job_app_acc': ms['job_app']['accuracy'], f'{key}_sure_status_f1': ms['status']['macro_f1_core']}
+
+LOSO_MODELS = ('ulmfit', 'linear', 'ensemble', 'tfidf', 'tfidf_demo')
+LOSO_NAMES = {'ulmfit': 'ULMFiT', 'linear': 'linear', 'linear_prior': 'linear, prior adapted', 'ensemble': 'ensemble',
+              'tfidf': 'TF-IDF + LR (labeled rows only)', 'tfidf_demo': 'TF-IDF + LR (labeled rows + demo mailbox)'}  # how the tables name each loso key
 
 def loso(ds:pd.DataFrame, lm, out:Path, variant:str='', models=LOSO_MODELS, linear_parts:dict|None=None,
          linear_extra:pd.DataFrame|None=None, sources:list[str]|None=None, ulmfit_extra:pd.DataFrame|None=None) -> list[dict]:
-    "Per held-out source (`sources`, in that order; default all): ULMFiT (on `lm`; None: no LM fine-tuning; `ulmfit_extra`: more training rows), linear (`linear_parts`: its TF-IDF parts; `linear_extra`: more training rows), their ensemble and TF-IDF + LR, trained on the other sources."
+    "Per held-out source (`sources`, in that order; default all): ULMFiT (on `lm`; None: no LM fine-tuning; `ulmfit_extra`: more training rows), linear (`linear_parts`: its TF-IDF parts; `linear_extra`: more training rows), their ensemble, TF-IDF + LR on the labeled rows (tfidf) and with `linear_extra` too (tfidf_demo), trained on the other sources."
     tag = f'_{variant}' if variant else ''
     path = out/f'loso{tag}.json'
     rows = {r['source']: r for r in json.loads(path.read_text())} if path.exists() else {}
     for src in sources or sorted(ds['source'].unique()):
-        if src in rows: continue
+        todo = [m for m in models if f'{m}_job_app_acc' not in rows.get(src, {})]  # a row written before a model was asked for gains it
+        if not todo: continue
         t0 = time.time()
         test = ds[ds['source'] == src].assign(split='test')
         rest = ds[ds['source'] != src].copy()
         rest.loc[rest['split'] == 'test', 'split'] = 'train'
         md = out/f'loso{tag}_{_dir_tag(src)}'
         lin, ens = md.with_name(md.name + '_linear'), md.with_name(md.name + '_ensemble')
-        if {'ulmfit', 'ensemble'} & set(models) and not (md/'MANIFEST.json').exists():
+        if {'ulmfit', 'ensemble'} & set(todo) and not (md/'MANIFEST.json').exists():
             train = pd.concat([rest, ulmfit_extra], ignore_index=True)
             export_model(train_heads(train, lm, size=SIZE, out=md, epochs=EPOCHS, bs=BS, num_it=NUM_IT), md, train)
-        if {'linear', 'ensemble'} & set(models) and not (lin/'linear.json').exists(): LinearModel.train(pd.concat([rest[rest['split'] == 'train'], linear_extra]), features=linear_parts).save(lin)
-        if 'ensemble' in models and not (ens/'MANIFEST.json').exists(): build_ensemble(md, lin, ens, valid=rest[rest['split'] == 'valid'])
+        if {'linear', 'ensemble'} & set(todo) and not (lin/'linear.json').exists(): LinearModel.train(pd.concat([rest[rest['split'] == 'train'], linear_extra]), features=linear_parts).save(lin)
+        if 'ensemble' in todo and not (ens/'MANIFEST.json').exists(): build_ensemble(md, lin, ens, valid=rest[rest['split'] == 'valid'])
         ja, st = labels_of(test)
-        sure = sure_labels(test)
-        row = dict(source=src, n=len(test), n_sure=int(sure.sum()))
+        sure = np.asarray(sure_labels(test))
+        row = dict(rows.get(src, {}), source=src, n=len(test), n_sure=int(sure.sum()))
+        score = lambda key, p, status_pred: row.update(held_out_scores(key, ja, st, sure, p, status_pred))
         for name, model_dir in (('ulmfit', md), ('linear', lin), ('ensemble', ens)):
-            if name not in models: continue
+            if name not in todo: continue
             pred = model_predictions(model_dir, test)
-            probs = {name: pred['job_app_prob'].to_numpy()}
-            if name == 'linear': probs['linear_prior'], row['linear_prior_share'] = adapt_prior(probs['linear'])  # the held-out mailbox as one person's mail
-            for key, p in probs.items():
-                m = classification_metrics(ja, st, p, pred['status_pred'].to_numpy())
-                row.update({f'{key}_job_app_acc': m['job_app']['accuracy'], f'{key}_status_f1': m['status']['macro_f1_core'], f'{key}_ece': m['job_app']['ece']})
-                ms = classification_metrics(ja[sure], st[sure], p[sure], pred['status_pred'].to_numpy()[sure])
-                row.update({f'{key}_sure_job_app_acc': ms['job_app']['accuracy'], f'{key}_sure_status_f1': ms['status']['macro_f1_core']})
-        if 'tfidf' in models:
-            b = tfidf_baseline(rest[rest['split'] == 'train'], test)
-            mb = classification_metrics(ja, st, b['job_app_prob'].to_numpy(), b['status_pred'].to_numpy())
-            row.update(tfidf_job_app_acc=mb['job_app']['accuracy'], tfidf_status_f1=mb['status']['macro_f1_core'])
-        if 'ensemble' in models: row['ensemble_weight_ulmfit'] = json.loads((ens/'model.json').read_text())['members'][0]['weight']
-        rows[src] = dict(row, seconds=round(time.time() - t0))
+            p, status_pred = pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy()
+            score(name, p, status_pred)
+            if name == 'linear':  # the held-out mailbox as one person's mail
+                adapted, row['linear_prior_share'] = adapt_prior(p)
+                score('linear_prior', adapted, status_pred)
+        for name, extra in (('tfidf', None), ('tfidf_demo', linear_extra)):
+            if name not in todo: continue
+            b = tfidf_baseline(rest[rest['split'] == 'train'], test, extra=extra)
+            score(name, b['job_app_prob'].to_numpy(), b['status_pred'].to_numpy())
+        if 'ensemble' in todo: row['ensemble_weight_ulmfit'] = json.loads((ens/'model.json').read_text())['members'][0]['weight']
+        rows[src] = dict(row, seconds=row.get('seconds', 0) + round(time.time() - t0))
         path.write_text(json.dumps(list(rows.values()), indent=1))
         print(pd.DataFrame(list(rows.values())).round(3).to_string(index=False), flush=True)
     return list(rows.values())
@@ -182,7 +192,7 @@ def ablations(ds:pd.DataFrame, out:Path, args, recipe:list[dict], demo:pd.DataFr
         t = pd.DataFrame(rows).set_index('source')
         table.append({'variant': name, 'model': model, 'mean job_app acc': t[f'{model}_job_app_acc'].mean(),
                       'mean status F1 (core)': t[f'{model}_status_f1'].mean(),
-                      f'mean status F1, >= {MIN_STATUS_JOBS} job emails': t.loc[enough, f'{model}_status_f1'].mean(), 'mean ECE': t[f'{model}_ece'].mean(),
+                      f'mean status F1, >= {MIN_STATUS_JOBS} job emails': t.loc[t.index.isin(enough), f'{model}_status_f1'].mean(), 'mean ECE': t[f'{model}_ece'].mean(),
                       **{src: t.loc[src, f'{model}_job_app_acc'] for src in t.index}})
     return pd.DataFrame(table)
 
@@ -197,10 +207,10 @@ def test_split_adapted(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
         adapted[m], share = adapt_prior(plain[m])
         y = test['job_app'].to_numpy(bool)[m]
         rows.append({'mailbox': src, 'emails': int(m.sum()), 'true share': y.mean(), 'share found': share,
-                     'accuracy': ((plain[m] > 0.5) == y).mean(), 'accuracy adapted': ((adapted[m] > 0.5) == y).mean()})
+                     'accuracy': (job_app_decision(plain[m]) == y).mean(), 'accuracy adapted': (job_app_decision(adapted[m]) == y).mean()})
     y = test['job_app'].to_numpy(bool)
-    rows.append({'mailbox': 'all', 'emails': len(test), 'true share': y.mean(), 'accuracy': ((plain > 0.5) == y).mean(),
-                 'accuracy adapted': ((adapted > 0.5) == y).mean(), 'ECE': expected_calibration_error(y, plain),
+    rows.append({'mailbox': 'all', 'emails': len(test), 'true share': y.mean(), 'accuracy': (job_app_decision(plain) == y).mean(),
+                 'accuracy adapted': (job_app_decision(adapted) == y).mean(), 'ECE': expected_calibration_error(y, plain),
                  'ECE adapted': expected_calibration_error(y, adapted)})
     return pd.DataFrame(rows)
 
@@ -240,7 +250,7 @@ def linear_summary(rows:list[dict], lin:Path, test:pd.DataFrame, enough:list[str
     pred = model_predictions(lin, test)
     m = classification_metrics(ja, st, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy())
     return {'held out: mean job_app acc': t['linear_job_app_acc'].mean(), 'prior adapted': t['linear_prior_job_app_acc'].mean(),
-            f'status F1 (>= {MIN_STATUS_JOBS} job emails)': t.loc[enough, 'linear_status_f1'].mean(), 'ECE': t['linear_ece'].mean(),
+            f'status F1 (>= {MIN_STATUS_JOBS} job emails)': t.loc[t.index.isin(enough), 'linear_status_f1'].mean(), 'ECE': t['linear_ece'].mean(),
             'ECE adapted': t['linear_prior_ece'].mean(), **(pooled or {}), **{f'{s}': t.loc[s, 'linear_job_app_acc'] for s in t.index},
             'test split job_app acc': m['job_app']['accuracy'], 'test ECE': m['job_app']['ece'], 'test status F1': m['status']['macro_f1_core']}
 
@@ -275,17 +285,18 @@ FRENCH = 'capitalyzer-linkedin'  # the one mailbox in French
 
 def _dir_tag(source:str) -> str: return re.sub(r"[^a-z0-9]+", "_", source)
 
-def french_mailbox(ds:pd.DataFrame, out:Path, labeled:Path) -> pd.DataFrame:
-    "Every labeled email of the French mailbox, classified by the leave-one-source-out models trained without it, and TF-IDF + LR."
+def french_mailbox(ds:pd.DataFrame, out:Path, labeled:Path, demo:pd.DataFrame) -> pd.DataFrame:
+    "Every labeled email of the French mailbox, classified by the leave-one-source-out models trained without it, and TF-IDF + LR on the labeled rows alone and with `demo`, the linear recipe's demo mailbox."
     path = out/'french.json'
-    if path.exists(): return pd.DataFrame(json.loads(path.read_text()))
+    baselines = {LOSO_NAMES['tfidf']: None, LOSO_NAMES['tfidf_demo']: demo}
+    if path.exists() and set(baselines) <= {r['model'] for r in json.loads(path.read_text())}: return pd.DataFrame(json.loads(path.read_text()))  # one from before a baseline was added is redone
     full = labeled_emails(labeled)
     fr = full[full['source'] == FRENCH]
     ja, st = labels_of(fr)
     tag, rows = _dir_tag(FRENCH), []
     def row(name, job_app_prob, status_pred):
         m = classification_metrics(ja, st, job_app_prob, status_pred)
-        pred = job_app_prob >= 0.5
+        pred = job_app_decision(job_app_prob)
         rows.append({'model': name, 'emails': len(fr), 'job_app accuracy': m['job_app']['accuracy'], 'job emails found': pred[ja].mean(),
                      'other emails rejected': (~pred[~ja]).mean(), 'ECE': m['job_app']['ece'], 'status macro-F1': m['status']['macro_f1_core']})
     for name, d, adapted in (('ULMFiT', out/f'loso_{tag}', False), ('linear (recipe: with the demo mailbox)', out/f'loso_{tag}_linear', True),
@@ -295,8 +306,9 @@ def french_mailbox(ds:pd.DataFrame, out:Path, labeled:Path) -> pd.DataFrame:
             row(name, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy())
             if adapted: row('linear (recipe), job_app prior adapted to the mailbox', adapt_prior(pred['job_app_prob'].to_numpy())[0], pred['status_pred'].to_numpy())
     rest = ds[(ds['source'] != FRENCH) & (ds['split'] != 'valid')]
-    b = tfidf_baseline(rest, fr)
-    row('TF-IDF + LR', b['job_app_prob'].to_numpy(), b['status_pred'].to_numpy())
+    for name, extra in baselines.items():
+        b = tfidf_baseline(rest, fr, extra=extra)
+        row(name, b['job_app_prob'].to_numpy(), b['status_pred'].to_numpy())
     path.write_text(json.dumps(rows, indent=1))
     return pd.DataFrame(rows)
 
@@ -312,9 +324,10 @@ def unseen_mail(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
     df = ingest([p for p in (shared_data('raw/spamassassin'), shared_data('raw/enron-berkeley')) if p])
     df['corpus'] = df['source'].map(raw_corpus_name)
     table = df.groupby('corpus').size().rename('messages').to_frame()
+    flagged = lambda prob: pd.Series(job_app_decision(prob), index=df.index).groupby(df['corpus']).sum()
     for name, label in (('model', 'ULMFiT'), ('linear', 'linear'), ('ensemble', 'ensemble')):
-        if (out/name).exists(): table[f'flagged by {label}'] = (model_predictions(out/name, df)['job_app_prob'] >= 0.5).groupby(df['corpus']).sum()
-    table['flagged by TF-IDF + LR'] = (tfidf_baseline(ds[ds['split'] == 'train'], df)['job_app_prob'] >= 0.5).groupby(df['corpus']).sum()
+        if (out/name).exists(): table[f'flagged by {label}'] = flagged(model_predictions(out/name, df)['job_app_prob'])
+    table[f"flagged by {LOSO_NAMES['tfidf']}"] = flagged(tfidf_baseline(ds[ds['split'] == 'train'], df)['job_app_prob'])
     rows = table.reset_index().to_dict('records')
     path.write_text(json.dumps(rows, indent=1, default=int))
     return pd.DataFrame(rows)
@@ -342,7 +355,7 @@ def calibration(ds:pd.DataFrame, out:Path) -> pd.DataFrame:
         iso = IsotonicRegression(out_of_bounds='clip', y_min=1e-3, y_max=1 - 1e-3).fit(soft(zv), yv)
         rows.append(dict(source=src, n_valid=len(valid), temperature=t, ece=expected_calibration_error(yt, soft(zt)),
                          ece_temperature=expected_calibration_error(yt, soft(zt / t)), ece_isotonic=expected_calibration_error(yt, iso.predict(soft(zt))),
-                         accuracy=float(((soft(zt) >= 0.5) == yt).mean()), accuracy_isotonic=float(((iso.predict(soft(zt)) >= 0.5) == yt).mean())))
+                         accuracy=float((job_app_decision(soft(zt)) == yt).mean()), accuracy_isotonic=float((job_app_decision(iso.predict(soft(zt))) == yt).mean())))
     path.write_text(json.dumps(rows, indent=1))
     return pd.DataFrame(rows)
 
@@ -356,16 +369,16 @@ def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|No
                      f"perplexity by epoch {[round(p, 1) for p in meta['perplexities']]}, {meta['seconds']} s")
     lines.append("")
     if 'model' in results:
-        tab = summary_table(results['model'])
+        tab = summary_table(results['model']).rename(columns={'TF-IDF + LR': LOSO_NAMES['tfidf']})
         for col, name in (('ULMFiT without LM fine-tuning', 'nolm'), ('linear (jobmail.linear)', 'linear'), ('ensemble', 'ensemble')):
             if name in results: tab.insert(len(tab.columns) - 1, col, summary_table(results[name]).iloc[:, 0])
         named = {'ULMFiT': 'model', 'ULMFiT without LM fine-tuning': 'nolm', 'linear': 'linear', 'ensemble': 'ensemble'}
-        intervals = accuracy_intervals({**{k: results[v]['model'] for k, v in named.items() if v in results}, 'TF-IDF + LR': results['model']['baseline']})
+        intervals = accuracy_intervals({**{k: results[v]['model'] for k, v in named.items() if v in results}, LOSO_NAMES['tfidf']: results['model']['baseline']})
         lines += [f"## Test split (n={results['model']['model']['n']}, balanced, group-aware)", "", tab.to_markdown(), "", intervals, ""]
         sure = {k: results[v]['sure_labels'] for k, v in named.items() if v in results and 'sure_labels' in results[v]}
         if sure:
             first = next(iter(sure.values()))
-            models = {**{k: v['model'] for k, v in sure.items()}, **({'TF-IDF + LR': first['baseline']} if 'baseline' in first else {})}
+            models = {**{k: v['model'] for k, v in sure.items()}, **({LOSO_NAMES['tfidf']: first['baseline']} if 'baseline' in first else {})}
             headline = lambda m: {'job_app accuracy': m['job_app']['accuracy'], 'job_app ECE': m['job_app']['ece'],
                                   'status macro-F1 (applied/rejection/other)': m['status']['macro_f1_core']}
             lines += [f"On the {first['model']['n']} sure labels ({first['n_doubtful']} marked low confidence by the labelers left out):", "",
@@ -373,17 +386,17 @@ def report(out:Path, ds:pd.DataFrame, lm_a:Path, results:dict, loso_rows:list|No
         lines += ["## Per source (test split, ULMFiT)", "", pd.DataFrame(results['model']['per_source']).round(3).to_markdown(index=False), ""]
     if loso_rows:
         t = pd.DataFrame(loso_rows)
-        means = lambda col, rows: ', '.join(f"{m} {rows[f'{m}_{col}'].mean():.3f}" for m in ('ulmfit', 'linear', 'linear_prior', 'ensemble', 'tfidf')
-                                            if f'{m}_{col}' in rows)
-        enough = status_sources(ds)
+        means = lambda col, rows: ', '.join(f"{name} {rows[f'{m}_{col}'].mean():.3f}" for m, name in LOSO_NAMES.items() if f'{m}_{col}' in rows)
+        enough = t[t['source'].isin(status_sources(ds))]
         lines += ["## Leave one source out (train on the others, test on every row of the held-out source)", "",
-                  "The LM saw the non-test texts of every source, unlabeled.", "", t.round(3).to_markdown(index=False), "",
-                  f"mean job_app accuracy: {means('job_app_acc', t)}", "",
-                  f"mean status macro-F1 (applied/rejection/other) over the {len(enough)} sources with >= {MIN_STATUS_JOBS} job emails: "
-                  f"{means('status_f1', t[t['source'].isin(enough)])}", ""]
+                  "The LM saw the non-test texts of every source, unlabeled. "
+                  f"tfidf: {LOSO_NAMES['tfidf']}; tfidf_demo: TF-IDF + LR on the labeled rows and the demo mailbox the linear model trains with.", "",
+                  t.round(3).to_markdown(index=False), "", f"mean job_app accuracy: {means('job_app_acc', t)}", "",
+                  f"mean status macro-F1 (applied/rejection/other) over the {len(enough)} held-out sources with >= {MIN_STATUS_JOBS} job emails: "
+                  f"{means('status_f1', enough)}", ""]
         if 'linear_sure_job_app_acc' in t:
             lines += [f"on the sure labels ({int(t['n_sure'].sum())} of {int(t['n'].sum())} held-out emails): mean job_app accuracy "
-                      f"{means('sure_job_app_acc', t)}; mean status macro-F1 {means('sure_status_f1', t[t['source'].isin(enough)])}", ""]
+                      f"{means('sure_job_app_acc', t)}; mean status macro-F1 {means('sure_status_f1', enough)}", ""]
     if status is not None:
         lines += ["## Status held out, pooled: every job email's true status against the linear model that never saw its mailbox", "",
                   status.to_markdown(), ""]
@@ -429,7 +442,7 @@ def main():
     ap.add_argument('--ulmfit-demo', action='store_true', help='train the ULMFiT classifiers with the demo mailbox too, as the linear recipe is')
     ap.add_argument('--lm-bs', type=int, default=64); ap.add_argument('--bs', type=int, default=32, help='classifier batch size')
     ap.add_argument('--loso-sources', default='', help='the loso stage: these held-out sources, in this order (default all)')
-    ap.add_argument('--loso-models', default=','.join(LOSO_MODELS), help="the loso stage's models (linear,tfidf: no LM needed)")
+    ap.add_argument('--loso-models', default=','.join(LOSO_MODELS), help="the loso stage's models (linear,tfidf,tfidf_demo: no LM needed; tfidf: TF-IDF + LR on the labeled rows only, tfidf_demo: with the demo mailbox too)")
     args = ap.parse_args()
     global EPOCHS, SIZE, BS
     EPOCHS, SIZE, BS = tuple(int(e) for e in args.epochs.split(',')), args.size, args.bs
@@ -479,7 +492,7 @@ def main():
     rows = loso(ds, out/'lm', out, models=tuple(args.loso_models.split(',')), linear_extra=demo, sources=[s for s in args.loso_sources.split(',') if s] or None, ulmfit_extra=ulmfit_extra) if {'loso', 'ablations', 'calibration', 'french', 'quotes'} & set(stages) else None
     abl = ablations(ds, out, args, rows, demo) if 'ablations' in stages else None
     print(report(out, ds, lm_a, results, rows, time.time() - t0, abl, calibration(ds, out) if 'calibration' in stages else None,
-                 french_mailbox(ds, out, labeled) if 'french' in stages and labeled is not None else None,
+                 french_mailbox(ds, out, labeled, demo) if 'french' in stages and labeled is not None else None,
                  test_split_adapted(ds, out) if 'loso' in stages and (out/'linear').exists() else None,
                  demo_seeds(ds, out, args.seed, rows) if 'demo_seeds' in stages else None,
                  unseen_mail(ds, out) if 'unseen' in stages and shared_data('raw/spamassassin') else None,

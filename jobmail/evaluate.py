@@ -27,8 +27,8 @@ from .text import model_inputs
 from .predict import Predictor, read_model_json
 
 # %% auto #0
-__all__ = ['CORE_STATUSES', 'MODEL_NAMES', 'SURE_LABEL', 'model_kind', 'model_predictions', 'per_class',
-           'expected_calibration_error', 'wilson_interval', 'classification_metrics', 'tfidf_baseline',
+__all__ = ['CORE_STATUSES', 'MODEL_NAMES', 'SURE_LABEL', 'model_kind', 'model_predictions', 'job_app_decision',
+           'expected_calibration_error', 'per_class', 'wilson_interval', 'classification_metrics', 'tfidf_baseline',
            'plot_confusion', 'plot_pr_calibration', 'confident_errors', 'per_source', 'sure_labels', 'evaluate',
            'summary_table', 'accuracy_intervals', 'evaluate_cli']
 
@@ -56,7 +56,7 @@ def _predictor_predictions(model_dir:Path, df:pd.DataFrame) -> pd.DataFrame:
     probs = pd.DataFrame(list(res['status_probs']), index=df.index).fillna(0.0)
     for c in probs.columns: out[f'p_{c}'] = probs[c]
     out['status_pred'] = probs.idxmax(axis=1).astype(object) if len(probs.columns) else ''
-    out['job_app_pred'] = out['job_app_prob'] >= 0.5
+    out['job_app_pred'] = job_app_decision(out['job_app_prob'])
     return out
 
 MODEL_NAMES = {'ulmfit': 'ULMFiT', 'linear': 'linear', 'ensemble': 'ensemble'}  # how tables and plots name each model type
@@ -83,26 +83,36 @@ def model_predictions(model_dir, # a model directory (`jobmail train`, any model
         else:
             for i, c in enumerate(classes): out[f'p_{c}'] = probs[:, i]
             out['status_pred'] = np.array(classes, dtype=object)[probs.argmax(1)]
-    out['job_app_pred'] = out['job_app_prob'] >= 0.5
+    out['job_app_pred'] = job_app_decision(out['job_app_prob'])
     return out
+
+# %% ../nbs/07_evaluate.ipynb #3c1f7a52
+def job_app_decision(prob, # probabilities that emails are job applications
+                    ) -> np.ndarray:
+    "Which emails count as job applications: probability above 0.5, as `jobmail.predict.Predictor` decides."
+    return np.asarray(prob, dtype=float) > 0.5
+
+# %% ../nbs/07_evaluate.ipynb #e7a40d3b
+def expected_calibration_error(y_true:np.ndarray, # bool labels
+                               prob:np.ndarray, # predicted probability of True
+                               bins:int=10, # equal bins of the top-label confidence max(p, 1-p) over [0.5, 1]
+                              ) -> float:
+    "Support-weighted gap between accuracy and top-label confidence max(p, 1-p), in `bins` equal bins over [0.5, 1]; NaN for no rows."
+    prob = np.asarray(prob, dtype=float)
+    if np.isnan(prob).any(): raise InputError(f"{int(np.isnan(prob).sum())} of {len(prob)} probabilities are NaN; a calibration error needs them all")
+    if not len(prob): return float('nan')
+    conf = np.maximum(prob, 1 - prob)
+    correct = job_app_decision(prob) == np.asarray(y_true, dtype=bool)
+    edges = np.linspace(0.5, 1, bins + 1).round(12)  # round: linspace steps to 0.8500000000000001, above a typed 0.85
+    idx = np.minimum(np.searchsorted(edges, conf, side='right') - 1, bins - 1)
+    return float(sum(abs(correct[idx == b].mean() - conf[idx == b].mean()) * (idx == b).mean() for b in range(bins) if (idx == b).any()))
 
 # %% ../nbs/07_evaluate.ipynb #ec9efa75
 def per_class(y_true, y_pred, classes) -> dict:
-    "Precision, recall, F1 and support of each class."
+    "Precision, recall, F1 and support of each class (NaN scores for no rows)."
+    if not len(y_true): return {str(c): dict(precision=np.nan, recall=np.nan, f1=np.nan, support=0) for c in classes}
     p, r, f, n = precision_recall_fscore_support(y_true, y_pred, labels=list(classes), zero_division=0)
     return {str(c): dict(precision=float(p[i]), recall=float(r[i]), f1=float(f[i]), support=int(n[i])) for i, c in enumerate(classes)}
-
-def expected_calibration_error(y_true:np.ndarray, # bool labels
-                               prob:np.ndarray, # predicted probability of True
-                               bins:int=10, # equal-width probability bins
-                              ) -> float:
-    "Expected calibration error of binary probabilities: the support-weighted gap between confidence and accuracy."
-    prob = np.asarray(prob, dtype=float)
-    if np.isnan(prob).any(): raise InputError(f"{int(np.isnan(prob).sum())} of {len(prob)} probabilities are NaN; a calibration error needs them all")
-    conf = np.where(prob >= 0.5, prob, 1 - prob)
-    correct = (prob >= 0.5) == y_true
-    idx = np.minimum((conf - 0.5) * 2 * bins, bins - 1).astype(int)
-    return float(sum(abs(correct[idx == b].mean() - conf[idx == b].mean()) * (idx == b).mean() for b in range(bins) if (idx == b).any()))
 
 def wilson_interval(k:int, # successes (emails classified right)
                     n:int, # trials (emails)
@@ -118,29 +128,30 @@ def classification_metrics(job_app:np.ndarray, # true job_app
                            job_app_prob:np.ndarray, # predicted probability that job_app is true
                            status_pred:np.ndarray, # predicted status of every row
                           ) -> dict:
-    "job_app and status metrics: accuracy, per-class P/R/F1, macro-F1, ECE; status on the true job applications."
-    pred = job_app_prob >= 0.5
-    m = dict(n=int(len(job_app)), job_app=dict(accuracy=float(accuracy_score(job_app, pred)),
+    "job_app and status metrics: accuracy, per-class P/R/F1, macro-F1, ECE; status on the true job applications. No rows: NaN job_app figures."
+    job_app, pred = np.asarray(job_app, dtype=bool), job_app_decision(job_app_prob)
+    m = dict(n=int(len(job_app)), job_app=dict(accuracy=float(accuracy_score(job_app, pred)) if len(job_app) else np.nan,
              accuracy_ci95=wilson_interval(int((pred == job_app).sum()), len(job_app)),
-             macro_f1=float(f1_score(job_app, pred, average='macro', zero_division=0)),
+             macro_f1=float(f1_score(job_app, pred, average='macro', zero_division=0)) if len(job_app) else np.nan,
              per_class=per_class(job_app, pred, [False, True]), ece=expected_calibration_error(job_app, job_app_prob)))
     if len(set(job_app)) == 2: m['job_app']['average_precision'] = float(average_precision_score(job_app, job_app_prob))
-    ja = job_app.astype(bool)
-    st_true, st_pred = status[ja], status_pred[ja]
+    st_true, st_pred = status[job_app], status_pred[job_app]
     present = [s for s in ('applied', 'interview', 'assessment', 'offer', 'rejection', 'other') if s in set(st_true) | set(st_pred)]
-    core = [s for s in CORE_STATUSES if s in set(st_true)]
-    m['status'] = dict(n=int(ja.sum()), accuracy=float(accuracy_score(st_true, st_pred)) if ja.any() else None,
-                       macro_f1=float(f1_score(st_true, st_pred, labels=present, average='macro', zero_division=0)) if ja.any() else None,
+    core = [s for s in CORE_STATUSES if s in set(st_true) | set(st_pred)]  # a wrong 'other' costs even in a mailbox with none
+    m['status'] = dict(n=int(job_app.sum()), accuracy=float(accuracy_score(st_true, st_pred)) if job_app.any() else None,
+                       macro_f1=float(f1_score(st_true, st_pred, labels=present, average='macro', zero_division=0)) if job_app.any() else None,
                        macro_f1_core=float(f1_score(st_true, st_pred, labels=core, average='macro', zero_division=0)) if core else None,
-                       core_classes=core, per_class=per_class(st_true, st_pred, present) if ja.any() else {})
+                       core_classes=core, per_class=per_class(st_true, st_pred, present) if job_app.any() else {})
     return m
 
 # %% ../nbs/07_evaluate.ipynb #e65bd561
 def tfidf_baseline(train:pd.DataFrame, # training rows of the dataset table
                    test:pd.DataFrame, # rows to score
                    C:float=10.0, # inverse regularisation of the logistic regressions
+                   extra:pd.DataFrame|None=None, # more training rows (the demo mailbox a `--demo-mail` linear model saw), or None
                   ) -> pd.DataFrame:
-    "TF-IDF + logistic-regression predictions for `test`: `job_app_prob` and `status_pred`."
+    "TF-IDF + logistic-regression predictions for `test`, trained on `train` and `extra`: `job_app_prob` and `status_pred`."
+    train = pd.concat([train, extra], ignore_index=True)
     ja, st = labels_of(train)
     x_train, x_test = model_inputs(train), model_inputs(test)
     make = lambda: make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1), LogisticRegression(C=C, max_iter=3000))
@@ -182,16 +193,17 @@ def plot_pr_calibration(job_app, job_app_prob, baseline_prob=None,
     fig.tight_layout()
     return fig
 
-# %% ../nbs/07_evaluate.ipynb #2ae3c6bb
+# %% ../nbs/07_evaluate.ipynb #d8a3f615
 def confident_errors(df:pd.DataFrame, job_app:np.ndarray, pred:pd.DataFrame, k:int=10) -> pd.DataFrame:
     "The `k` job_app errors the model was most sure of: id, subject (never the body), source, truth, probability."
-    wrong = (pred['job_app_prob'].to_numpy() >= 0.5) != job_app
-    conf = np.abs(pred['job_app_prob'].to_numpy() - 0.5)
-    idx = np.argsort(-conf * wrong)[:int(wrong.sum())][:k]
+    prob = pred['job_app_prob'].to_numpy()
+    wrong = np.flatnonzero(job_app_decision(prob) != job_app)
+    idx = wrong[np.argsort(-np.abs(prob[wrong] - 0.5), kind='stable')][:k]
     col = lambda c: df[c].to_numpy()[idx] if c in df.columns else [''] * len(idx)
     return pd.DataFrame({'id': col('id'), 'subject': [str(s)[:80] for s in col('subject')], 'source': col('source'),
-                         'job_app': job_app[idx], 'job_app_prob': pred['job_app_prob'].to_numpy()[idx].round(3)})
+                         'job_app': job_app[idx], 'job_app_prob': prob[idx].round(3)})
 
+# %% ../nbs/07_evaluate.ipynb #2ae3c6bb
 def per_source(df:pd.DataFrame, job_app, status, pred:pd.DataFrame) -> pd.DataFrame:
     "job_app accuracy and status macro-F1 (applied/rejection/other) of each source."
     rows = []
@@ -215,13 +227,14 @@ def evaluate(model_dir, # a model directory
              dataset:pd.DataFrame, # a dataset table (with `split`), or rows to score
              split:str|None='test', # the split to score; None scores every row
              out=None, # folder for eval.json and the plots; None writes nothing
-             baseline:bool=True, # also train and score the TF-IDF baseline on the `train` split
+             baseline:bool=True, # also train the TF-IDF baseline on the `train` split's labeled rows (no demo mailbox) and score it
              show:bool=False, # display tables and plots (notebooks)
             ) -> dict:
-    "Metrics of the model (and the baseline) on `split` of `dataset`; writes eval.json and PNGs to `out`."
+    "Metrics of the model, and of the TF-IDF baseline trained on the `train` split's labeled rows only, on `split` of `dataset`; writes eval.json and PNGs to `out`."
     if split is not None and 'split' not in dataset.columns:
         raise InputError(f"the dataset has no split column to take split {split!r} from; to score every row, pass split=None (--split all)")
-    df = dataset[dataset['split'] == split] if split is not None else dataset
+    scored = (dataset['split'] == split).to_numpy() if split is not None else np.ones(len(dataset), bool)
+    df = dataset[scored]
     if not len(df): raise InputError(f"no rows to evaluate (split {split!r})")
     job_app, status = labels_of(df)
     pred = model_predictions(model_dir, df)
@@ -229,20 +242,25 @@ def evaluate(model_dir, # a model directory
                model=classification_metrics(job_app, status, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy()))
     res['per_source'] = per_source(df, job_app, status, pred).to_dict('records')
     sure = sure_labels(df)
-    if not sure.all():
+    if not sure.any(): res['sure_labels_skipped'] = f"none of the {len(df)} scored rows has a sure label (label_confidence >= {SURE_LABEL})"
+    elif not sure.all():
         res['sure_labels'] = dict(n_doubtful=int((~sure).sum()), model=classification_metrics(
             job_app[sure], status[sure], pred['job_app_prob'].to_numpy()[sure], pred['status_pred'].to_numpy()[sure]))
     errors = confident_errors(df, job_app, pred)
     res['confident_errors'] = errors.to_dict('records')
-    base, train = None, dataset[dataset['split'] == 'train'] if baseline and 'split' in dataset.columns else dataset.iloc[:0]
-    if len(train) and len(set(labels_of(train)[0])) < 2:
+    in_train = (dataset['split'] == 'train').to_numpy() if baseline and 'split' in dataset.columns else np.zeros(len(dataset), bool)
+    base, train = None, dataset[in_train]
+    if (in_train & scored).any():
+        res['baseline_skipped'] = f"{int((in_train & scored).sum())} of the {len(df)} scored rows are the train split the TF-IDF baseline learns from: it is not scored on them"
+    elif len(train) and len(set(labels_of(train)[0])) < 2:
         res['baseline_skipped'] = "the train split holds one job_app class only: no TF-IDF baseline to train"
-        print(f"note: {res['baseline_skipped']}")
     elif len(train):
         base = tfidf_baseline(train, df)
         res['baseline'] = classification_metrics(job_app, status, base['job_app_prob'].to_numpy(), base['status_pred'].to_numpy())
         if 'sure_labels' in res: res['sure_labels']['baseline'] = classification_metrics(
             job_app[sure], status[sure], base['job_app_prob'].to_numpy()[sure], base['status_pred'].to_numpy()[sure])
+    for note in ('sure_labels_skipped', 'baseline_skipped'):
+        if note in res: print(f"note: {res[note]}")
     figs = {'confusion': plot_confusion(job_app, pred['job_app_pred'].to_numpy(), status, pred['status_pred'].to_numpy(), f'({split or "all"})'),
             'job_app_pr_calibration': plot_pr_calibration(job_app, pred['job_app_prob'].to_numpy(), None if base is None else base['job_app_prob'].to_numpy(),
                                                           MODEL_NAMES.get(res['model_kind'], 'model'))}
@@ -277,7 +295,7 @@ def evaluate_cli(model_dir:str, # a model directory (`jobmail train`)
                  data:str, # a dataset table with job_app, status and split columns
                  split:str='test', # the split to evaluate ('all' for every row)
                  Output:str='eval', # folder for eval.json and the plots
-                 baseline:bool=True, # train and score the TF-IDF baseline on the train split (--no-baseline skips it)
+                 baseline:bool=True, # train the TF-IDF baseline on the train split's labeled rows and score it (--no-baseline skips it)
                 ):
     "Evaluate a model directory on a dataset split, with a TF-IDF baseline side by side."
     res = evaluate(model_dir, read_table(data), split=None if split == 'all' else split, out=Output, baseline=baseline)
