@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/predict.html.md"""
 
 # %% ../nbs/09_predict.ipynb #bf21a38c
 from __future__ import annotations
-import hashlib, importlib, json, math, multiprocessing, os, re, shutil, sys, time, warnings
+import hashlib, importlib, json, math, multiprocessing, os, re, shutil, sys, threading, time, warnings
 from concurrent.futures import ProcessPoolExecutor
 from collections import OrderedDict
 from pathlib import Path
@@ -23,11 +23,12 @@ from safetensors.torch import load_file
 from .core import InputError, ModelError, read_table, write_table
 
 # %% auto #0
-__all__ = ['MODEL_FORMAT', 'MODEL_TYPES', 'BACKENDS', 'DEFAULT_TOKEN_CAP', 'PREP_CHUNK', 'RESULT_COLUMNS', 'AWDClassifier',
-           'fastai_to_plain', 'read_model_json', 'jobmail_function', 'true_index', 'load_ulmfit_head',
-           'resolve_backend', 'prepare_model', 'vocab_index', 'PreparedError', 'Predictor', 'encode_texts',
-           'prepare_emails', 'unreadable_reason', 'adapt_prior', 'results_table', 'load_predictor', 'adapt_results',
-           'cached_predictor', 'score_records', 'predict_files', 'predict_cli']
+__all__ = ['MODEL_FORMAT', 'MODEL_TYPES', 'BACKENDS', 'DEFAULT_TOKEN_CAP', 'PREP_CHUNK', 'RESULT_COLUMNS', 'RESULT_TYPES',
+           'LOADED_MAX', 'AWDClassifier', 'fastai_to_plain', 'read_model_json', 'jobmail_function', 'true_index',
+           'load_ulmfit_head', 'resolve_backend', 'prepare_model', 'vocab_index', 'PreparedError', 'Predictor',
+           'encode_texts', 'prepare_emails', 'unreadable_reason', 'adapt_prior', 'results_table', 'read_results',
+           'load_predictor', 'pinned_model', 'adapt_results', 'cached_predictor', 'score_records', 'predict_files',
+           'predict_cli']
 
 # %% ../nbs/09_predict.ipynb #4ffa62d5
 def _lin_bn(n_in:int, n_out:int, relu:bool) -> nn.Sequential:
@@ -56,11 +57,16 @@ class AWDClassifier(nn.Module):
         dims = [3*emb_sz, *lin_ftrs, n_out]
         self.layers = nn.Sequential(*[_lin_bn(a, b, i < len(dims)-2) for i, (a, b) in enumerate(zip(dims[:-1], dims[1:]))])
 
-    def pool_mask(self, lengths:torch.Tensor, T:int) -> torch.Tensor:
-        "True at the positions fastai pools over for a row of each length: chunks of `bptt` within the last `max_len`."
+    def pool_positions(self, tokens:torch.Tensor, # (batch, time) token ids, padded at the end
+                       lengths:torch.Tensor, # (batch,) real lengths
+                      ) -> tuple[torch.Tensor, torch.Tensor]: # (batch, time) pooled positions, (batch,) the "last" one
+        "What fastai's `masked_concat_pool` reads of each row: the positions it pools and the one it takes as the last output."
+        pos = torch.arange(tokens.shape[1], device=tokens.device)[None]
         start = ((lengths - self.max_len).clamp(min=0) + self.bptt - 1) // self.bptt * self.bptt
-        pos = torch.arange(T, device=lengths.device)[None]
-        return (pos >= start[:, None]) & (pos < lengths[:, None])
+        window = (pos >= start[:, None]) & (pos < lengths[:, None])  # the chunks of `bptt` within the last `max_len` tokens
+        pad = window & (tokens == self.pad_token)  # fastai masks the pad id wherever it is: a literal `xxpad` in an email too
+        last = lengths - 1 - (pad & (pos >= (lengths - self.bptt)[:, None])).sum(1)  # back one per pad id in the last `bptt`
+        return window & ~pad, last
 
     def forward(self, tokens:torch.Tensor, # (batch, time) token ids, padded at the end
                 lengths:torch.Tensor, # (batch,) real lengths, each >= 1
@@ -70,8 +76,9 @@ class AWDClassifier(nn.Module):
         if pack: x = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         for rnn in self.rnns: x = rnn(x)[0]
         if pack: x = pad_packed_sequence(x, batch_first=True, total_length=T)[0]
-        keep = self.pool_mask(lengths, x.shape[1])[..., None]
-        last = x[torch.arange(x.shape[0], device=x.device), lengths - 1]
+        keep, last_pos = self.pool_positions(tokens, lengths)
+        keep = keep[..., None]
+        last = x[torch.arange(x.shape[0], device=x.device), last_pos]
         mx = x.masked_fill(~keep, -float('inf')).max(dim=1)[0]
         avg = x.masked_fill(~keep, 0).sum(dim=1) / keep.sum(dim=1).to(x.dtype)
         return self.layers(torch.cat([last, mx, avg], 1))
@@ -442,23 +449,25 @@ def predict_df(self:Predictor, df:pd.DataFrame, # an emails table (subject, send
 # %% ../nbs/09_predict.ipynb #55601a83
 def adapt_prior(probs, # job_app probabilities from a model trained with `train_prior`
                 train_prior:float=0.5, # the share of job_app emails the model was trained with
-                smoothing:float=1.0, # pseudo-emails of each kind added to the estimate
-                tol:float=1e-7, # stop when the share moves less than this
-                max_iter:int=500, # at most this many EM steps
+                smoothing:float=1.0, # pseudo-emails of each kind added to the estimate (0 or more)
+                tol:float=1e-12, # the share is found to within this
+                max_iter:int=100, # at most this many root-finder steps (it needs a few dozen; too few is an error, not a silent stop)
                ) -> tuple[np.ndarray, float]:
-    "The probabilities adjusted to the share of job_app emails estimated in them (EM), and that share; NaNs stay NaN."
+    "The probabilities adjusted to the share of job_app emails estimated in them (EM's fixed point), and that share; NaNs stay NaN."
+    from scipy.optimize import brentq
     p = np.asarray(probs, dtype=float)
     if not 0 < train_prior < 1: raise InputError(f"train_prior must be between 0 and 1, got {train_prior}")
+    if not smoothing >= 0: raise InputError(f"smoothing must be 0 or more (pseudo-emails of each kind), got {smoothing}")
     ok = ~np.isnan(p)
     if not ok.any(): return p.copy(), train_prior
     x = np.clip(p[ok], 1e-9, 1 - 1e-9)
     odds = x / (1 - x) * (1 - train_prior) / train_prior  # the likelihood ratio the model saw
-    adjust = lambda q: odds * q / (odds * q + 1 - q)
-    q = train_prior
-    for _ in range(max_iter):
-        q_new = (adjust(q).sum() + smoothing) / (len(x) + 2 * smoothing)
-        if abs(q_new - q) < tol: q = q_new; break
-        q = q_new
+    adjust = lambda q: odds * q / (odds * q + 1 - q)  # the probabilities at share q
+    if smoothing > 0:  # EM's step q -> (sum(adjust(q)) + smoothing) / (n + 2 smoothing) has one fixed point, inside (0, 1)
+        q = brentq(lambda q: adjust(q).sum() + smoothing - q * (len(x) + 2 * smoothing), 0, 1, xtol=tol, maxiter=max_iter)
+    else:  # the maximum likelihood share: where the log-likelihood's slope (decreasing) crosses 0, or an end
+        slope = lambda q: ((odds - 1) / (odds * q + 1 - q)).sum()
+        q = 0.0 if slope(0) <= 0 else 1.0 if slope(1) >= 0 else brentq(slope, 0, 1, xtol=tol, maxiter=max_iter)
     out = p.copy(); out[ok] = adjust(q)
     return out, float(q)
 
@@ -466,23 +475,50 @@ def adapt_prior(probs, # job_app probabilities from a model trained with `train_
 RESULT_COLUMNS = ['id', 'job_app', 'job_app_prob', 'status', 'status_probs', 'model_version', 'error']
 _EMAIL_FIELDS = ('id', 'subject', 'sender', 'text', 'body', 'headers', 'quoted', 'labels', 'error')  # what `Predictor.predict` reads of a row
 
+RESULT_TYPES = dict(id='string', job_app='boolean', job_app_prob='float64', status='string', model_version='string', error='string',
+                    job_app_prob_model='float64')  # the column types of a results table (`status_probs` is a JSON string; `adapt_results` adds `job_app_prob_model`)
+
 def results_table(results:list[dict], # what `Predictor.predict` returns
                  ) -> pd.DataFrame:
-    "Prediction results as a table with fixed column types; `status_probs` as a JSON string."
+    "Prediction results as a table with `RESULT_TYPES`; `status_probs` as a JSON string."
     df = pd.DataFrame(results, columns=RESULT_COLUMNS)
-    return df.assign(id=df['id'].astype('string'), job_app=df['job_app'].astype('boolean'),
-                     job_app_prob=df['job_app_prob'].astype('float64'), status=df['status'].astype('string'),
-                     status_probs=[json.dumps(p, sort_keys=True) for p in df['status_probs']],
-                     model_version=df['model_version'].astype('string'), error=df['error'].astype('string'))
+    return df.assign(status_probs=[json.dumps(p, sort_keys=True) for p in df['status_probs']]).astype(
+        {c: t for c, t in RESULT_TYPES.items() if c in RESULT_COLUMNS})
+
+def _typed(column:pd.Series, dtype:str) -> pd.Series:
+    "A results column as read from any table format, as `dtype`: an empty field (a CSV's missing value) is missing."
+    text = column.astype('string')
+    if dtype == 'boolean': return text.map({'True': True, 'False': False}).astype('boolean')
+    return column.mask(text.eq('').fillna(False)).astype(dtype)
+
+def read_results(path, # a results table `predict_files` wrote: .parquet, .csv, .tsv, .jsonl or .json
+                ) -> pd.DataFrame:
+    "A results table read back with its `RESULT_TYPES`, whatever its format (a CSV holds only strings, missing ones empty)."
+    df = read_table(path)
+    return df.assign(**{c: _typed(df[c], t) for c, t in RESULT_TYPES.items() if c in df.columns})
+
+# %% ../nbs/09_predict.ipynb #e78ee6c5
+def _store_ref(model) -> tuple[str, str]|None:
+    "The store URL and ref ('production' when none) of a model spec `url[@ref]`; None for a model directory."
+    model = str(model)
+    if '://' not in model: return None
+    url, _, ref = model.rpartition('@') if '@' in model.split('://', 1)[1] else (model, '', '')
+    return url, ref or 'production'
 
 def load_predictor(model:str, # a model directory, or a store URL with an optional @version or @alias (default @production)
                    **kwargs, # passed to `Predictor`
                   ) -> Predictor:
     "The `Predictor` that `model` names."
-    if '://' in str(model):
-        url, _, ref = str(model).rpartition('@') if '@' in str(model).split('://', 1)[1] else (model, '', '')
-        return Predictor.from_store(url, ref or 'production', **kwargs)
+    if (store_ref := _store_ref(model)) is not None: return Predictor.from_store(*store_ref, **kwargs)
     return Predictor.from_dir(model, **kwargs)
+
+def pinned_model(model:str, # a model directory, or a store URL with an optional @version or @alias (default @production)
+                ) -> str:
+    "`model` with a store alias resolved to the version id it names now: what every worker of one run loads."
+    if (store_ref := _store_ref(model)) is None: return str(model)
+    from jobmail.registry import VERSION_RE, open_store
+    url, ref = store_ref
+    return f"{url}@{ref if VERSION_RE.match(ref) else open_store(url).resolve(ref)}"  # a version id never changes: no need to ask
 
 def adapt_results(results:pd.DataFrame, # a `results_table` (or one adapted before: its `job_app_prob_model` is used)
                   train_prior:float=0.5, # the share of job_app emails the model was trained with
@@ -499,13 +535,24 @@ def adapt_results(results:pd.DataFrame, # a `results_table` (or one adapted befo
     df = df.assign(job_app=job, job_app_prob=adj, status=pd.array(status, dtype='string'), job_app_prob_model=model)
     return df, share
 
-_LOADED = {}
+def _model_identity(spec:str) -> str:
+    "What a pinned model spec names: a store version (the spec itself), or a directory's path and manifest hash."
+    if _store_ref(spec) is not None: return spec
+    manifest = Path(spec).resolve()/'MANIFEST.json'
+    return f"{manifest.parent}@{hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else 'unsealed'}"
+
+LOADED_MAX = 2  # predictors a process keeps: the model a run uses, and the one before it
+_LOADED, _LOADED_LOCK = OrderedDict(), threading.Lock()
 
 def cached_predictor(model:str, backend:str='auto', workers:int=1, all_status:bool=False) -> Predictor:
-    "This process's `Predictor` for `model`, loaded on first use: what a Dask worker keeps between tasks."
-    key = (str(model), backend, workers, all_status)
-    if key not in _LOADED: _LOADED[key] = load_predictor(model, backend=backend, workers=workers, all_status=all_status)
-    return _LOADED[key]
+    "This process's `Predictor` for the model `model` names now, loaded on first use: what a Dask worker keeps between tasks."
+    spec = pinned_model(model)
+    key = (_model_identity(spec), backend, workers, all_status)
+    with _LOADED_LOCK:
+        if key in _LOADED: _LOADED.move_to_end(key)
+        else: _LOADED[key] = load_predictor(spec, backend=backend, workers=workers, all_status=all_status)
+        while len(_LOADED) > LOADED_MAX: _LOADED.popitem(last=False)[1].close()  # the least recently used; freed with its last reference
+        return _LOADED[key]
 
 def score_records(model:str, backend:str, workers:int, records:list[dict], all_status:bool=False) -> pd.DataFrame:
     "Score one chunk of email dicts with this process's cached predictor (a Dask task)."
@@ -515,7 +562,7 @@ def score_records(model:str, backend:str, workers:int, records:list[dict], all_s
 def _done_ids(out:Path, parts:Path) -> tuple[set, int]:
     "Ids already scored (in `out` and its part files) and the next part number."
     done, files = set(), sorted(parts.glob('part-*.parquet')) if parts.is_dir() else []
-    if out.exists(): done.update(read_table(out)['id'].dropna())
+    if out.exists(): done.update(read_results(out)['id'].dropna())
     for f in files: done.update(pd.read_parquet(f, columns=['id'])['id'].dropna())
     return done, (int(files[-1].stem.split('-')[1]) + 1 if files else 0)
 
@@ -526,7 +573,7 @@ def _write_part(parts:Path, n:int, df:pd.DataFrame):
 
 def _joined(out:Path, parts:Path) -> pd.DataFrame:
     "`out`'s rows, then the part files' rows not in it (parts a stopped run joined but did not remove are not joined twice)."
-    earlier = [read_table(out)] if out.exists() else []
+    earlier = [read_results(out)] if out.exists() else []
     seen = set(earlier[0]['id']) if earlier else set()
     new = (df[~df['id'].isin(seen)] for df in map(pd.read_parquet, sorted(parts.glob('part-*.parquet'))))
     frames = earlier + [df for df in new if len(df)]
@@ -540,10 +587,12 @@ def _sent_thread_ids(inputs:list, chunk:int, progress:bool) -> set:
     return set().union(*(sent_threads(pd.DataFrame(part, columns=['thread_id', 'labels'])) for part in chunked(rows, chunk)))
 
 def _chunks(inputs:list, done:set, chunk:int, progress:bool, counts:dict, sent:set):
-    "Lists of up to `chunk` slim email dicts not in `done`, streamed from the inputs, `sent_in_thread` when their thread is in `sent`."
+    "Lists of up to `chunk` slim email dicts not in `done`, each id's first copy only, streamed from the inputs, `sent_in_thread` when their thread is in `sent`."
     from jobmail.ingest import iter_emails
-    buf = []
+    buf, seen = [], set()
     for row in iter_emails(inputs, progress=progress):
+        if row.get('id') in seen: counts['duplicates'] += 1; continue  # counted the same whether or not a run was interrupted
+        seen.add(row.get('id'))
         if row.get('id') in done: counts['skipped'] += 1; continue
         buf.append({**{k: row[k] for k in _EMAIL_FIELDS if k in row}, 'sent_in_thread': row.get('thread_id') in sent})
         if len(buf) == chunk: yield buf; buf = []
@@ -568,19 +617,19 @@ def predict_files(model:str, # a model directory or store URL[@ref]
                   progress:bool=False, # show ingest's progress bar
                   adapt:bool=False, # treat the inputs as one person's mail and adapt job_app to its share (`adapt_results`)
                  ) -> dict:
-    "Score every email of `inputs` into `out`, resuming a previous run; counts of scored, skipped, errored (unscored) and total rows."
+    "Score every email of `inputs` into `out`, resuming a previous run; counts of scored, skipped, duplicate, errored (unscored) and total rows."
     out, inputs = Path(out), list(inputs)
     if out.suffix.lower() not in ('.parquet', '.csv', '.tsv', '.jsonl', '.json'): raise InputError(f"{out}: use a .parquet, .csv, .tsv, .jsonl or .json output")
     parts = out.with_name(out.name + '.parts'); parts.mkdir(parents=True, exist_ok=True)
-    done, n = _done_ids(out, parts)
-    counts = dict(scored=0, skipped=0)
+    spec, (done, n) = pinned_model(model), _done_ids(out, parts)  # one version for the whole run, however its alias moves
+    counts = dict(scored=0, skipped=0, duplicates=0)
     t0 = time.perf_counter()
     chunks = _chunks(inputs, done, chunk, progress, counts, _sent_thread_ids(inputs, chunk, progress))
     def save(df:pd.DataFrame):
         nonlocal n
         _write_part(parts, n, df); n += 1; counts['scored'] += len(df)
     if dask is None:
-        predictor = load_predictor(model, backend=backend, all_status=adapt)  # status for every email: adapting may accept more
+        predictor = load_predictor(spec, backend=backend, all_status=adapt)  # status for every email: adapting may accept more
         for recs in chunks: save(results_table(predictor.predict(recs)))
     else:
         client, workers, cluster = _dask_client(dask)
@@ -589,7 +638,7 @@ def predict_files(model:str, # a model directory or store URL[@ref]
             def drain(limit):
                 while len(pending) > limit: save(pending.pop(n).result())
             for i, recs in enumerate(chunks, start=n):
-                pending[i] = client.submit(score_records, str(model), backend, workers, recs, adapt, pure=False)
+                pending[i] = client.submit(score_records, spec, backend, workers, recs, adapt, pure=False)
                 drain(window)
             drain(0)
         finally:
@@ -617,6 +666,7 @@ def predict_cli(model:str, # a model directory, or a store URL with @version or 
     "Score mailboxes with a model, in process or on Dask, into a table of ids and predictions."
     if not inputs: raise InputError("give at least one mailbox file or folder to score")
     r = predict_files(model, inputs, Output, backend=backend, chunk=chunk, dask=Dask, progress=progress, adapt=adapt_prior)
-    print(f"scored {r['scored']}  skipped {r['skipped']} (already in {Output})  total {r['total']} ({r['errors']} without a prediction: see their error)  "
+    print(f"scored {r['scored']}  skipped {r['skipped']} (already in {Output})  duplicates {r['duplicates']} (an id met earlier in the inputs: its first copy is scored)  "
+          f"total {r['total']} ({r['errors']} without a prediction: see their error)  "
           f"{r['scored'] / max(r['seconds'], 1e-9):.1f} emails/s  -> {Output}")
     if adapt_prior: print(f"job_app share of this mail: {r['job_app_share']:.3f} (the model was trained on 0.5); job_app_prob_model keeps the model's own")
