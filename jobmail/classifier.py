@@ -25,7 +25,7 @@ from .text import model_inputs, FastTokenizer
 from .lm import awd_config, load_lm_dir
 from .linear import LinearModel
 from .demo import demo_dataset
-from .registry import seal_model_dir
+from .registry import seal_model_dir, unseal_model_dir
 
 # %% auto #0
 __all__ = ['HEADS', 'MIN_TRAIN_ROWS', 'STAGES', 'DEMO_TRAINING_EMAILS', 'TRAIN_TYPES', 'head_table', 'head_classes',
@@ -270,6 +270,7 @@ def export_model(trained:dict, # what `train_heads` returns
     "Write the model directory: weights, configs, vocab, pickles, card, then the manifest."
     out = Path(out).resolve()  # fastai's `export` joins a relative name to the learner's own path
     out.mkdir(parents=True, exist_ok=True)
+    unseal_model_dir(out)
     (out/'vocab.json').write_text(json.dumps(trained['vocab']))
     heads_card = {}
     for head, h in trained['heads'].items():

@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/demo.html.md"""
 
 # %% ../nbs/12_demo.ipynb #51e45d97
 from __future__ import annotations
-import email.policy, email.utils, json, mailbox, random, re, time
+import email.policy, email.utils, json, mailbox, os, random, re, tempfile, time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -777,28 +777,26 @@ def write_demo_mailbox(dest, # folder to write `demo.mbox` and `demo_labels.json
                       ) -> tuple[Path, Path]:
     "Write jobmail's generated demo mailbox and its labels; return `(mbox_path, labels_path)`."
     dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
-    mbox_path, labels_path = dest/'demo.mbox', dest/'demo_labels.jsonl'
-    mbox_path.unlink(missing_ok=True)
     msgs = demo_messages(n, seed)
-    box = mailbox.mbox(mbox_path, create=True)
-    try:
-        box.lock()
-        for msg, _ in msgs:  # the From_ line carries the message's date, so the file depends on the seed alone
-            when = time.gmtime(email.utils.parsedate_to_datetime(msg['Date']).timestamp())
-            box.add(f'From MAILER-DAEMON {time.asctime(when)}\n'.encode() + msg.as_bytes())
-        box.flush()
-    finally:
-        box.unlock(); box.close()
-    with open(labels_path, 'w', encoding='utf-8') as fh:
-        for _, label in msgs: fh.write(json.dumps(label, ensure_ascii=False) + '\n')
-    return mbox_path, labels_path
+    names = ('demo.mbox', 'demo_labels.jsonl')
+    with tempfile.TemporaryDirectory(prefix='.demo-', dir=dest) as tmp:  # written whole, then moved in: an interrupted run leaves the files as they were
+        tmp = Path(tmp)
+        box = mailbox.mbox(tmp/names[0])  # a file of this run's own: no lock, so no stale lock file can block a later run
+        try:
+            for msg, _ in msgs:  # the From_ line carries the message's date, so the file depends on the seed alone
+                when = time.gmtime(email.utils.parsedate_to_datetime(msg['Date']).timestamp())
+                box.add(f'From MAILER-DAEMON {time.asctime(when)}\n'.encode() + msg.as_bytes())
+            box.flush()
+        finally: box.close()
+        (tmp/names[1]).write_text(''.join(json.dumps(label, ensure_ascii=False) + '\n' for _, label in msgs), encoding='utf-8')
+        for name in names: os.replace(tmp/name, dest/name)
+    return dest/names[0], dest/names[1]
 
 # %% ../nbs/12_demo.ipynb #bf77bcd7
 def demo_dataset(n:int=1200, # number of demo messages
                  seed:int=42, # the generator's seed
                 ) -> pd.DataFrame:
     "The demo mailbox as dataset rows, all in the train split, source 'demo'."
-    import tempfile
     from jobmail.dataset import build_dataset
     from jobmail.ingest import ingest
     with tempfile.TemporaryDirectory() as d:

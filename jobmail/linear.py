@@ -20,6 +20,7 @@ from sklearn.model_selection import StratifiedKFold, StratifiedGroupKFold
 
 from .core import InputError, ModelError, STATUSES, check_columns, labels_of
 from .text import model_inputs, sender_flags_only
+from .registry import unseal_model_dir
 
 # %% auto #0
 __all__ = ['OPENING_CHARS', 'TFIDF_PARTS', 'SUBJECT_VIEW_WEIGHT', 'opening', 'TfidfFeatures', 'fit_temperature', 'LinearHead',
@@ -226,6 +227,7 @@ class LinearModel:
     def save(self, path) -> Path:
         "Write `linear.json` and `linear.safetensors` (and `model.json` when absent) into folder `path`."
         path = Path(path); path.mkdir(parents=True, exist_ok=True)
+        unseal_model_dir(path)
         meta, arrays = self.features.state()
         heads = {}
         for name, h in self.heads.items():

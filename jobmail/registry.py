@@ -17,7 +17,7 @@ from .core import StoreError, get_config
 
 # %% auto #0
 __all__ = ['MANIFEST', 'MANIFEST_FORMAT', 'TMP_PREFIX', 'PULLED', 'VERSION_RE', 'ALIAS_RE', 'LATEST', 'file_sha256',
-           'check_relpath', 'seal_model_dir', 'read_manifest', 'verify_model_dir', 'PickleWarning',
+           'check_relpath', 'seal_model_dir', 'unseal_model_dir', 'read_manifest', 'verify_model_dir', 'PickleWarning',
            'load_pickle_learner', 'new_version_id', 'card_summary', 'Store', 'pulled_version', 'FileStore', 'S3Store',
            'open_store', 'local_s3_server', 'format_versions', 'push_cli', 'list_cli', 'pull_cli', 'promote_cli',
            'rollback_cli', 'delete_cli']
@@ -74,6 +74,11 @@ def seal_model_dir(path, # the model directory, complete: sealing is the last th
     manifest = {'format': MANIFEST_FORMAT, 'files': files}
     _write_atomic(path/MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + '\n').encode())
     return manifest
+
+def unseal_model_dir(path, # a model directory about to be rewritten
+                    ):
+    "Remove `path`'s `MANIFEST.json`, if any: a directory being rewritten is sealed again only once complete."
+    (Path(path)/MANIFEST).unlink(missing_ok=True)
 
 # %% ../nbs/08_registry.ipynb #798ee777
 def read_manifest(path, # a model directory
