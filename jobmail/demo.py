@@ -21,9 +21,9 @@ from .core import InputError, read_table
 
 # %% auto #0
 __all__ = ['COMPANIES', 'COMPANIES_FR', 'ROLES', 'ROLES_FR', 'FIRST', 'LAST', 'CITIES', 'CITIES_FR', 'RECIPIENT', 'OWNER',
-           'GREET', 'GREET_FR', 'TEAM_SIGN', 'PERSON_SIGN', 'NOREPLY', 'ATS_SENDERS', 'PERSON_SENDERS', 'KINDS',
-           'KIND_BY_NAME', 'CANDIDATE_REPLY_RATE', 'Kind', 'build_message', 'demo_messages', 'write_demo_mailbox',
-           'demo_dataset', 'demo_cli']
+           'GREET', 'GREET_FR', 'TEAM_SIGN', 'PERSON_SIGN', 'NOREPLY', 'COURTESY', 'ATS_SENDERS', 'PERSON_SENDERS',
+           'KINDS', 'KIND_BY_NAME', 'CANDIDATE_REPLY_RATE', 'Kind', 'build_message', 'demo_messages',
+           'write_demo_mailbox', 'demo_dataset', 'demo_cli']
 
 # %% ../nbs/12_demo.ipynb #6139d5c2
 COMPANIES = ('Acme Analytics', 'Northwind Labs', 'Bluefin Robotics', 'Cobalt Health', 'Juniper Freight', 'Helios Energy',
@@ -71,6 +71,10 @@ PERSON_SIGN = ('Best,\n{recruiter}\nTalent Partner, {company}', 'Thanks,\n{recru
                'Kind regards,\n{recruiter}\nSenior Recruiter | {company}\n{phone}', 'Talk soon,\n{recruiter_first}', '')
 NOREPLY = ('', 'This is an automated message. Please do not reply to this email.',
            'Please do not reply to this message; this mailbox is not monitored.', '')
+# the courtesy words of a confirmation, which rejections share: the decision, not the politeness, tells them apart
+COURTESY = ('We appreciate the time you have taken to share your background and experience with us.',
+            'Thanks again for your interest in building your career with {company}.',
+            'We appreciate your interest in {company} and wish you the best in your job search.', '', '')
 
 # %% ../nbs/12_demo.ipynb #04160edf
 _ats = dict(
@@ -91,20 +95,20 @@ KINDS = (
     # ---- applied
     Kind('workday_applied', True, 'applied', _ats['workday'],
          ('Thank you for applying to {company}', '{company} - Application Received', 'Your application for {role} ({req})',
-          'We received your application - {role}'),
+          'We received your application - {role}', 'Thank you for your interest in {company}'),
          (GREET, ('Thank you for your interest in {company}. We have received your application for the {role} position (Job Req {req}).',
                   'Thank you for applying for the {role} role at {company}! Your application (reference {req}) has been successfully submitted.'),
           ('Our recruiting team will review your qualifications. If your background matches our needs, a member of the team will reach out to discuss next steps.',
            'We are currently reviewing applications and will be in touch if your experience is a good match for the role.',
            'You can check the status of your application at any time by signing in to your candidate home: {link}'),
-          NOREPLY, TEAM_SIGN), style='table', html_only=0.4),
+          COURTESY, NOREPLY, TEAM_SIGN), style='table', html_only=0.4),
     Kind('greenhouse_applied', True, 'applied', _ats['greenhouse'][:2],
          ('Thank you for applying to {company}!', 'Thanks for applying to {company}', 'Your application to {company}', '{company} - {role} application'),
          (GREET, ('Thanks for applying to {company}. Your application for the {role} position has been received and we will review it right away.',
                   'Thank you for your interest in the {role} role! We wanted to let you know that we received your application.'),
           ('If your skills and experience are a fit, our team will contact you to arrange next steps. In the meantime, feel free to learn more about life at {company}.',
            'Due to the high volume of applications, it may take us a couple of weeks to get back to you.', ''),
-          TEAM_SIGN, ('Powered by Greenhouse', '')), style='card', html_only=0.15),
+          COURTESY, TEAM_SIGN, ('Powered by Greenhouse', '')), style='card', html_only=0.15),
     Kind('lever_applied', True, 'applied', _ats['lever'][:1],
          ('Thank you for your application to {company}', '{company} | Application received', 'Thanks for applying to {company}'),
          (GREET, ('Thank you for your interest in {company}! We wanted to let you know we received your application for {role}, and we are delighted that you would consider joining our team.',
@@ -113,9 +117,11 @@ KINDS = (
            'We review every application carefully, and someone from our team will follow up with you soon.'),
           TEAM_SIGN), style='card'),
     Kind('icims_applied', True, 'applied', _ats['icims'],
-         ('Thank you for your application - {role}', '{company}: Application Confirmation', 'Application Received - {role} ({req})'),
+         ('Thank you for your application - {role}', '{company}: Application Confirmation', 'Application Received - {role} ({req})',
+          'Thank you for your interest in {company}'),
          (GREET, ('Thank you for applying for the {role} position at {company} (requisition {req}). This email confirms that we have received your application.',
-                  'Your submission for {role} in {city} is complete.'),
+                  'Your submission for {role} in {city} is complete.',
+                  'Thank you for your interest in {company}. Your resume has been sent to a recruiter for review.'),
           ('Should your qualifications meet the needs of the position, a recruiter will contact you.',
            'You may update your profile or withdraw your application through the career portal: {link}'),
           NOREPLY, TEAM_SIGN), style='table', html_only=0.5),
@@ -124,7 +130,7 @@ KINDS = (
          (GREET, ('Thank you for applying for the {role} position at {company}. We have successfully received your application.',
                   'Great news - your application for {role} has been submitted to {company}.'),
           ('We will review your profile and get back to you as soon as possible.', 'The hiring team is reviewing applications now.'),
-          TEAM_SIGN, ('Powered by SmartRecruiters', '')), style='card', html_only=0.3),
+          COURTESY, TEAM_SIGN, ('Powered by SmartRecruiters', '')), style='card', html_only=0.3),
     Kind('ashby_applied', True, 'applied', _ats['ashby'],
          ('Thanks for applying to {company}', 'Application to {company}: {role}', 'We got your application!'),
          (GREET, ('Thanks for applying to the {role} role at {company}. We have your application and the team is taking a look.',
@@ -204,7 +210,8 @@ KINDS = (
     Kind('person_interview', True, 'interview', PERSON_SENDERS,
          ('Interview invitation - {role}', '{role} at {company}', 'Next steps with {company}', 'Phone screen for {role}', 'Re: Your application to {company}',
           '{company} {role} - let\'s chat', 'Scheduling your interview'),
-         (GREET, ('Thanks for applying to the {role} role - the team was impressed with your background.', 'Great speaking with you!', ''),
+         (GREET, ('Thanks for applying to the {role} role - the team was impressed with your background.', 'Great speaking with you!', '',
+                  'Thank you for your interest in {company}. We have reviewed your application for the {role} role.'),
           ("We'd love to invite you to a 30-minute phone screen. Could you share a few times that work for you this week?",
            'I would like to schedule a video interview with the hiring manager. Are you available on {date_long} at {time}?',
            'We would like to move you forward to the final round: a virtual onsite of four 45-minute interviews. Please pick a slot here: {link}',
