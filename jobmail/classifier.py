@@ -29,9 +29,9 @@ from .registry import seal_model_dir, unseal_model_dir
 
 # %% auto #0
 __all__ = ['HEADS', 'MIN_TRAIN_ROWS', 'STAGES', 'DEMO_TRAINING_EMAILS', 'TRAIN_TYPES', 'head_table', 'head_classes',
-           'toy_dataset', 'check_head', 'classifier_config', 'classifier_learner', 'find_lr', 'gradual_unfreeze',
-           'train_heads', 'data_fingerprint', 'card_fields', 'export_model', 'write_card', 'training_demo',
-           'train_linear', 'train_cli']
+           'toy_dataset', 'check_head', 'classifier_config', 'classifier_learner', 'find_lr', 'check_epochs',
+           'gradual_unfreeze', 'train_heads', 'data_fingerprint', 'card_fields', 'export_model', 'write_card',
+           'training_demo', 'train_linear', 'train_cli']
 
 # %% ../nbs/06_classifier.ipynb #3a6e5080
 HEADS = ('job_app', 'status')
@@ -150,6 +150,12 @@ def find_lr(learn, # a fastai `Learner`, frozen as the stage needs
 # %% ../nbs/06_classifier.ipynb #c8d749e0
 STAGES = ((-1, 'head (last layer group)'), (-2, 'freeze_to(-2)'), (-3, 'freeze_to(-3)'), (None, 'unfreeze (all)'))
 
+def check_epochs(epochs) -> tuple:
+    "The epochs of the four unfreezing stages, refused with `InputError` unless each is a whole number of at least 1."
+    if len(epochs) != len(STAGES) or not all(isinstance(e, (int, np.integer)) and e > 0 for e in epochs):
+        raise InputError(f"epochs needs {len(STAGES)} whole numbers of at least 1 (every unfreezing stage trains), got {tuple(epochs)!r}")
+    return tuple(int(e) for e in epochs)
+
 def gradual_unfreeze(learn, # a classifier `Learner`
                      head:str, # head name, used in plot names
                      out:Path|None=None, # folder for the lr_find plots
@@ -158,7 +164,7 @@ def gradual_unfreeze(learn, # a classifier `Learner`
                      show:bool=False, # display the lr_find plots
                     ) -> list[dict]:
     "Train `learn` stage by stage with a re-found, decreasing rate per stage; the schedule used."
-    schedule, prev = [], None
+    epochs, schedule, prev = check_epochs(epochs), [], None
     for (n, what), ep in zip(STAGES, epochs):
         learn.unfreeze() if n is None else learn.freeze_to(n)
         lr, how = find_lr(learn, f'lr_find_{head}_{len(schedule)+1}', out, num_it, show, default=2e-2 if prev is None else prev / 2)
@@ -187,6 +193,7 @@ def train_heads(dataset:pd.DataFrame, # a dataset table with train/valid(/test) 
                 show:bool=False, # display plots (notebooks)
                ) -> dict:
     "Train the job_app and status learners; a dict per head with the learner, classes, config and schedule."
+    epochs = check_epochs(epochs)
     tables = {head: head_table(dataset, head) for head in HEADS}
     batch = {head: check_head(table, head, bs) for head, table in tables.items()}  # both heads, before either trains
     lm_meta = load_lm_dir(lm) if lm is not None else None

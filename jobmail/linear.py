@@ -225,7 +225,7 @@ class LinearModel:
                            for name, h in self.heads.items()})
 
     def save(self, path) -> Path:
-        "Write `linear.json` and `linear.safetensors` (and `model.json` when absent) into folder `path`."
+        "Write `linear.json`, `linear.safetensors` and `model.json` into folder `path`."
         path = Path(path); path.mkdir(parents=True, exist_ok=True)
         unseal_model_dir(path)
         meta, arrays = self.features.state()
@@ -235,9 +235,8 @@ class LinearModel:
             arrays[f'{name}_coef'], arrays[f'{name}_intercept'] = h.coef, h.intercept
         (path/'linear.json').write_text(json.dumps({'features': meta, 'heads': heads}))
         save_file(arrays, str(path/'linear.safetensors'))
-        if not (path/'model.json').exists():
-            (path/'model.json').write_text(json.dumps({'format': 'jobmail-model/1', 'type': 'linear', 'heads': list(heads),
-                                                      'text_builder': 'jobmail.text.model_input'}, indent=2))
+        (path/'model.json').write_text(json.dumps({'format': 'jobmail-model/1', 'type': 'linear', 'heads': list(heads),
+                                                  'text_builder': 'jobmail.text.model_input'}, indent=2))
         return path
 
     @classmethod

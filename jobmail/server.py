@@ -14,8 +14,6 @@ import fastjsonschema
 import prometheus_client as prom
 from fastcore.script import call_parse
 from flask import Flask, Response, g, request
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
@@ -551,6 +549,13 @@ def _card_summary(card:dict) -> dict:
     return {k: v for k, v in card.items() if isinstance(v, (str, int, float, bool)) or k == 'metrics'}
 
 # %% ../nbs/10_server.ipynb #3311dffa
+def _read_chunked(stream, limit:int) -> bytes:
+    "At most `limit` + 1 bytes of a chunked body, reading until it ends (one read returns one chunk)."
+    parts, n = [], 0
+    while n <= limit and (part := stream.read(limit + 1 - n)):
+        parts.append(part); n += len(part)
+    return b''.join(parts)
+
 def create_app(config:ServerConfig|dict|None=None, # settings; None reads JOBMAIL_SERVE_* from the environment
                predictor=None, # a model object (with predict, version, card); None loads `config.model`
               ) -> Flask:
@@ -601,7 +606,10 @@ def create_app(config:ServerConfig|dict|None=None, # settings; None reads JOBMAI
     def classify():
         if request.mimetype != 'application/json': raise ApiError(415, 'unsupported_media_type', "send the body with Content-Type: application/json")
         require_model()
-        try: payload = json.loads(request.get_data(cache=False))
+        # a chunked body has no Content-Length for werkzeug to refuse, and its stream stops at the limit without saying so
+        body = request.get_data(cache=False) if request.content_length is not None else _read_chunked(request.environ['wsgi.input'], cfg.max_request_bytes)
+        if len(body) > cfg.max_request_bytes: raise ApiError(413, 'request_entity_too_large', f"the body is over {cfg.max_request_bytes} bytes")
+        try: payload = json.loads(body)
         except (ValueError, RecursionError): raise ApiError(400, 'invalid_json', "the body is not JSON (UTF-8)", '$') from None
         rows = [email_row(kind, obj) for kind, obj in parse(payload)]
         try: results = svc.batcher.submit(rows, cfg.deadline_s)
@@ -668,6 +676,8 @@ def serve_cli(model:str='', # model dir, or store URL with an optional @version 
              ):
     "Run the inference server on werkzeug's threaded server; for production use gunicorn with serve/gunicorn.conf.py."
     from werkzeug.serving import make_server
+    if not 0 <= port <= 65535: raise InputError(f"--port {port}: a TCP port is 0 to 65535")
+    if model and '://' not in model and not Path(model).is_dir(): raise InputError(f"--model {model}: not a model directory or a store URL")
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     cfg = ServerConfig.from_env(model=model or None, max_batch=max_batch, auth=False if no_auth else None)
     app = create_app(cfg)

@@ -17,6 +17,7 @@ import glob, os, signal, tempfile
 _here = os.path.dirname(os.path.abspath(__file__))
 _cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
 _torch_threads = int(os.environ.get('JOBMAIL_TORCH_THREADS', min(4, _cores)))
+if _torch_threads < 1: raise ValueError(f"JOBMAIL_TORCH_THREADS={_torch_threads}: each worker needs at least 1 torch thread")
 
 pythonpath = _here
 wsgi_app = 'wsgi:app'
