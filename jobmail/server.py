@@ -145,7 +145,7 @@ class Batcher:
                  queue_size:int=64, # most emails waiting; beyond it `submit` raises `Overloaded`
                 ):
         self.predict, self.max_batch, self.max_wait, self.queue_size = predict, max_batch, max_wait_ms/1000, queue_size
-        self._jobs, self._waiting, self._closing = collections.deque(), 0, False
+        self._jobs, self._waiting, self._closing, self._predicting_since = collections.deque(), 0, False, None
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._loop, name='jobmail-batcher', daemon=True)
         self._thread.start()
@@ -203,6 +203,7 @@ class Batcher:
         live = [j for j in batch if time.monotonic() < j.deadline] # the others have given up waiting
         if not live: return
         emails = [e for j in live for e in j.emails]
+        self._predicting_since = time.monotonic()
         try:
             results = self.predict(emails)
             if len(results) != len(emails): raise ModelError(f"the model gave {len(results)} results for {len(emails)} emails")
@@ -213,11 +214,20 @@ class Batcher:
             log.error("prediction failed: %s\n%s", type(e).__name__, ''.join(traceback.format_tb(e.__traceback__)))
             live[0].finish(error=PredictionFailed(f"the model failed on this request ({type(e).__name__})"))
             return
+        finally: self._predicting_since = None
         BATCH_SIZE.observe(len(emails))
         start = 0
         for j in live:
             j.finish(results[start:start+len(j.emails)])
             start += len(j.emails)
+
+    def trouble(self, limit:float, # seconds a `predict` call may take
+               ) -> str|None:
+        "Why no request can be answered now (the batching thread has ended, or `predict` has run over `limit`), or None."
+        if not self._thread.is_alive() and not self._closing: return "the batching thread has stopped"
+        since = self._predicting_since
+        if since is not None and time.monotonic() - since > limit: return f"the model has been predicting one batch for over {limit:g} s"
+        return None
 
     def close(self, timeout:float|None=None): # seconds to wait for the queued work
         "Refuse new work, finish the queued work, stop the batching thread."
@@ -297,7 +307,7 @@ def openapi_spec(cfg:ServerConfig) -> dict:
         if headers: out['headers'] = headers
         return out
     retry = {'Retry-After': {'schema': {'type': 'integer'}, 'description': "seconds to wait before retrying"}}
-    not_ready = answer("not ready (the model is loading, failed to load, or the server is draining)", 'Readiness')
+    not_ready = answer("not ready (the model is loading, failed to load or stalled, or the server is draining)", 'Readiness')
     secured = [{'bearer': []}] if cfg.auth else []
     return {
         'openapi': '3.1.0',
@@ -329,7 +339,7 @@ def openapi_spec(cfg:ServerConfig) -> dict:
                                              'properties': {'emails': email_list}}]},
                         'ClassifyResponse': {'type': 'object', 'properties': {'model_version': {'type': 'string'},
                                              'results': {'type': 'array', 'items': result}}},
-                        'Readiness': {'type': 'object', 'properties': {'status': _s("ready, loading, failed or draining"),
+                        'Readiness': {'type': 'object', 'properties': {'status': _s("ready, loading, stalled (a batch has run past the deadline, or the batching thread has ended), failed or draining"),
                                       'reason': _s("why not ready"), 'model_version': _s("the model served")}},
                         'Error': error}}}
 
@@ -634,6 +644,7 @@ def create_app(config:ServerConfig|dict|None=None, # settings; None reads JOBMAI
     @app.get('/readyz')
     def readyz():
         state, reason = svc.state, svc.reason
+        if state == 'ready' and (trouble := svc.batcher.trouble(cfg.deadline_s)): state, reason = 'stalled', trouble
         if state == 'ready' and not all_workers_ready(): state, reason = 'loading', "another worker is still loading its model"
         if state == 'ready': return _json({'status': 'ready', 'model_version': svc.predictor.version})
         return _json({'status': state, 'reason': reason}, 503, {'Retry-After': str(cfg.retry_after_s)})
