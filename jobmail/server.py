@@ -560,7 +560,7 @@ def _card_summary(card:dict) -> dict:
 
 # %% ../nbs/10_server.ipynb #3311dffa
 def _read_chunked(stream, limit:int) -> bytes:
-    "At most `limit` + 1 bytes of a chunked body, reading until it ends (one read returns one chunk)."
+    "At most `limit` + 1 bytes of a chunked body, reading until it ends (a read may return less than it was asked for)."
     parts, n = [], 0
     while n <= limit and (part := stream.read(limit + 1 - n)):
         parts.append(part); n += len(part)
