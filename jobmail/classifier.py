@@ -352,11 +352,9 @@ def train_cli(dataset:str, # a dataset table (`jobmail dataset`) with job_app, s
         path = train_linear(df, out, seed=seed, demo_mail=demo_mail)
         print(f"model directory: {path}")
         return path
-    parts = str(epochs).split(',')
-    if len(parts) != 4 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise InputError(f"--epochs needs four comma-separated whole numbers of at least 1 (every unfreezing stage trains), got {epochs!r}")
-    eps = tuple(int(p) for p in parts)
-    trained = train_heads(df, None if lm == 'none' else lm, size=size, out=out, epochs=eps, bs=bs, num_it=num_it, seed=seed)
+    parts = [p.strip() for p in str(epochs).split(',')]
+    if not all(p.isdigit() for p in parts): raise InputError(f"--epochs needs comma-separated whole numbers, got {epochs!r}")
+    trained = train_heads(df, None if lm == 'none' else lm, size=size, out=out, epochs=tuple(map(int, parts)), bs=bs, num_it=num_it, seed=seed)
     path = export_model(trained, out, df)
     for head, h in trained['heads'].items():
         s = h['schedule'][-1]
