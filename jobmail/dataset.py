@@ -22,6 +22,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .core import InputError, check_columns, check_label, check_seed, get_config, read_table, write_table
+from .text import registrable_domain, sender_host
 
 # %% auto #0
 __all__ = ['TOKEN_RE', 'DEFAULT_THRESHOLD', 'EMPLOYERS', 'ROLES', 'NAMES', 'SPLITS', 'REQUIRED_COLUMNS', 'LABEL_CONFIDENCE',
@@ -32,16 +33,10 @@ __all__ = ['TOKEN_RE', 'DEFAULT_THRESHOLD', 'EMPLOYERS', 'ROLES', 'NAMES', 'SPLI
            'largest_groups', 'plot_card', 'card_markdown', 'write_card', 'dataset_cli']
 
 # %% ../nbs/03_dataset.ipynb #f6b5625b
-_SECOND_LEVEL = {'co', 'com', 'ac', 'gov', 'org', 'net', 'ne', 'or', 'edu', 'go'}
-
 def sender_domain(sender:str, # a From address, with or without a display name
                  ) -> str:
     "The registered domain of `sender` (`us.greenhouse-mail.io` -> `greenhouse-mail.io`), '' when there is none."
-    m = re.search(r'@([\w.-]+)', sender or '')
-    if not m: return ''
-    parts = [p for p in m.group(1).lower().split('.') if p]
-    n = 3 if len(parts) >= 3 and len(parts[-1]) == 2 and parts[-2] in _SECOND_LEVEL else 2
-    return '.'.join(parts[-n:])
+    return registrable_domain(sender_host(sender))
 
 # %% ../nbs/03_dataset.ipynb #c8062ed7
 TOKEN_RE = re.compile(r"https?://\S+|www\.\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\w+")
@@ -180,6 +175,7 @@ def template_groups(emails:pd.DataFrame, # needs `sender`, `subject`, `text`
     "The template group of every email: `domain#k`, numbered in order of first appearance."
     check_columns(emails, ['sender', 'subject', 'text'], 'emails')
     if not 0 < threshold <= 1: raise InputError(f"threshold must be in (0, 1], got {threshold}")
+    if not len(emails): return pd.Series([], index=emails.index, name='group', dtype=object)
     if sigs is None: sigs = minhash_signatures(emails.subject, emails.text, progress=progress)
     domains = emails.sender.fillna('').astype(str).map(sender_domain)
     dom_codes, dom_names = pd.factorize(domains)
@@ -344,7 +340,7 @@ def _farthest_points(sigs, labels, k, rng):
 def cap_groups(groups:pd.Series, # the template group of each email
                sigs:np.ndarray, # their `minhash_signatures`
                per_group:int=5, # most emails kept per group
-               labels=None, # optional label of each email; every label of a group is kept at least once
+               labels=None, # optional label of each email; a group keeps one of each label (rarest first, up to `per_group`)
                seed:int=42, # random seed
               ) -> np.ndarray:
     "Boolean mask of the emails kept: at most `per_group` per group, as different from each other as possible."
@@ -592,6 +588,7 @@ def build_dataset(emails:pd.DataFrame, # an emails table with at least id, subje
         _warn(notes, f"{int(empty.sum())} email(s) have neither subject nor text; left out")
         emails = emails[~empty]
     if not len(emails): raise InputError("no emails left to build a dataset from")
+    emails = emails.sort_values('id', kind='stable')  # the same emails in any order give the same dataset
     df, unlabeled = attach_labels(emails, labels, notes)
     del emails
     df = df.reset_index(drop=True)
@@ -611,6 +608,9 @@ def build_dataset(emails:pd.DataFrame, # an emails table with at least id, subje
     for n in balance_notes: _warn(notes, n)
     balance_dropped = _counts(df.split[~kept], capped_names[~kept])
     df = df[kept].reset_index(drop=True)
+    across = int((df.groupby('group').split.nunique() > 1).sum())
+    if across and by == 'source':
+        _warn(notes, f"{across} template group(s) have emails from sources in different splits: their near-copies are on both sides")
     final_names = _label_names(df.job_app, df.status)
     report = dict(
         params=dict(per_group=per_group, balance=balance, split=fractions.tolist(), by=by, seed=seed, threshold=threshold),
@@ -619,7 +619,7 @@ def build_dataset(emails:pd.DataFrame, # an emails table with at least id, subje
                      cap=cap_dropped, balance=balance_dropped),
         groups=dict(before_cap=int(len(sizes_before)), over_cap=int((sizes_before > per_group).sum()),
                     sizes_before=_size_histogram(sizes_before), sizes_after=_size_histogram(sizes_after),
-                    largest=largest, across_splits=int((df.groupby('group').split.nunique() > 1).sum()),
+                    largest=largest, across_splits=across,
                     identical_across_splits=int((df.split.groupby(duplicate_keys(df.subject, df.text)).nunique() > 1).sum())),
         counts=_counts(df.split, final_names),
         job_app_share={s: float(df.job_app[df.split == s].mean()) for s in SPLITS if (df.split == s).any()},

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html, io, json, os, re, sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Callable
 
@@ -20,14 +19,15 @@ from fastcore.basics import patch
 from fastcore.script import call_parse, store_true
 
 from .core import STATUSES, InputError, check_columns, check_label, check_seed, get_config, read_table, write_table
+from .text import ATS_DOMAINS, in_domains, sender_host
 
 # %% auto #0
 __all__ = ['ANSWERS', 'SOURCES', 'ACTIONS', 'EVENT_COLUMNS', 'QUEUES', 'SAMPLE_ANSWERS', 'KEYS', 'TASK_COLUMNS', 'RESULT_COLUMNS',
-           'ATS_DOMAINS', 'DEFAULT_LFS', 'to_answer', 'from_answer', 'LabelStore', 'review_queue', 'sample_emails',
-           'ReviewWidget', 'export_batch', 'read_results', 'majority_vote', 'DawidSkene', 'dawid_skene', 'fleiss_kappa',
-           'worker_report', 'VendorImport', 'import_results', 'sender_domain', 'LabelingFunction', 'phrase_lf',
-           'domain_lf', 'header_lf', 'apply_lfs', 'lf_report', 'suggest', 'oof_probabilities', 'likely_mislabeled',
-           'labels_export_batch_cli', 'labels_import_results_cli', 'labels_export_cli']
+           'DEFAULT_LFS', 'to_answer', 'from_answer', 'LabelStore', 'review_queue', 'sample_emails', 'ReviewWidget',
+           'export_batch', 'read_results', 'majority_vote', 'DawidSkene', 'dawid_skene', 'fleiss_kappa',
+           'worker_report', 'VendorImport', 'import_results', 'LabelingFunction', 'phrase_lf', 'domain_lf', 'header_lf',
+           'apply_lfs', 'lf_report', 'suggest', 'oof_probabilities', 'likely_mislabeled', 'labels_export_batch_cli',
+           'labels_import_results_cli', 'labels_export_cli']
 
 # %% ../nbs/04_labeling.ipynb #77d81a4d
 ANSWERS = ('not_job',) + STATUSES
@@ -780,13 +780,6 @@ def import_results(store:LabelStore, # the label store holding the batch
     return VendorImport(batch, answers, labels, workers, fleiss_kappa(answers), threshold, sorted(set(items.item) - set(answers.item)))
 
 # %% ../nbs/04_labeling.ipynb #e37d20bb
-ATS_DOMAINS = ('greenhouse.io', 'lever.co', 'myworkdayjobs.com', 'myworkday.com', 'workday.com', 'icims.com', 'smartrecruiters.com',
-               'ashbyhq.com', 'jobvite.com', 'taleo.net', 'successfactors.com', 'bamboohr.com', 'workable.com', 'recruitee.com', 'breezy.hr')
-
-def sender_domain(sender:str) -> str:
-    "The lower-case domain of a From address ('' when there is none)."
-    return parseaddr(sender or '')[1].rpartition('@')[2].lower()
-
 def _headers(row) -> dict:
     h = row.get('headers', '') if hasattr(row, 'get') else ''
     if isinstance(h, dict): return h
@@ -820,8 +813,7 @@ def domain_lf(name:str, # the rule's name
     "A rule that answers for mail from `domains` (optionally only when `pattern` occurs)."
     rx = re.compile(pattern, re.I) if pattern else None
     def test(r):
-        d = sender_domain(r['sender'])
-        return any(d == x or d.endswith('.' + x) for x in domains) and (rx is None or bool(rx.search(f"{r['subject']}\n{r['text']}")))
+        return in_domains(sender_host(r['sender']), domains) and (rx is None or bool(rx.search(f"{r['subject']}\n{r['text']}")))
     return LabelingFunction(name, answer, test)
 
 def header_lf(name:str, # the rule's name
@@ -832,8 +824,7 @@ def header_lf(name:str, # the rule's name
     def test(r):
         h = _headers(r)
         bulk = 'list-unsubscribe' in h or 'list-id' in h or str(h.get('precedence', '')).lower() in ('bulk', 'list')
-        d = sender_domain(r['sender'])
-        return bulk and not any(d == x or d.endswith('.' + x) for x in unless_domains)
+        return bulk and not in_domains(sender_host(r['sender']), unless_domains)
     return LabelingFunction(name, answer, test)
 
 DEFAULT_LFS = [

@@ -16,10 +16,10 @@ from fastcore.basics import compose
 from .core import InputError, read_table, shared_data
 
 # %% auto #0
-__all__ = ['ATS_DOMAINS', 'JOB_BOARD_DOMAINS', 'MAX_CHARS', 'QUOTE_CHARS', 'registrable_domain', 'normalize_text',
-           'parse_headers', 'header_tokens', 'sender_tokens', 'quoted_view', 'model_input', 'sender_flags_only',
-           'is_sent', 'own_sent', 'sent_threads', 'sent_flags', 'model_inputs', 'FastTokenizer', 'tokenize_texts',
-           'real_text_sample', 'token_agreement']
+__all__ = ['ATS_DOMAINS', 'JOB_BOARD_DOMAINS', 'MAX_CHARS', 'QUOTE_CHARS', 'registrable_domain', 'in_domains', 'normalize_text',
+           'parse_headers', 'header_tokens', 'sender_host', 'sender_tokens', 'quoted_view', 'model_input',
+           'sender_flags_only', 'is_sent', 'own_sent', 'sent_threads', 'sent_flags', 'model_inputs', 'FastTokenizer',
+           'tokenize_texts', 'real_text_sample', 'token_agreement']
 
 # %% ../nbs/02_text.ipynb #a38dbdeb
 ATS_DOMAINS = ('greenhouse.io', 'greenhouse-mail.io', 'lever.co', 'myworkdayjobs.com', 'myworkday.com',
@@ -48,7 +48,11 @@ def registrable_domain(domain:str, # a host name such as 'us.greenhouse-mail.io'
     keep = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _two_level else 2
     return '.'.join(labels[-keep:])
 
-def _in_domains(domain:str, domains) -> bool: return any(domain == d or domain.endswith('.'+d) for d in domains)
+def in_domains(domain:str, # a host name
+               domains, # registered domains
+              ) -> bool:
+    "Whether `domain` is one of `domains` or a subdomain of one (`hire.lever.co` is in `lever.co`, `clever.co` is not)."
+    return any(domain == d or domain.endswith('.'+d) for d in domains)
 
 # %% ../nbs/02_text.ipynb #78787bd0
 _re_url = re.compile(r'(?:https?://|www\.)\S+', re.I)
@@ -102,20 +106,25 @@ def _name_and_address(sender:str) -> tuple[str, str]:
     if len(name) > 1 and name[0] == name[-1] == '"': name = name[1:-1].replace('\\"', '"')
     return name, m[1]
 
+def sender_host(sender:str, # the From header: 'Name <local@domain>' or a bare address
+               ) -> str:
+    "The lower-case host of the sender's address, '' when there is none; an address inside the display name never counts."
+    _, at, host = _name_and_address(sender or '')[1].rpartition('@')
+    return host.lower().strip('.> ') if at else ''
+
 def sender_tokens(sender:str, # the From header: 'Name <local@domain>' or a bare address
                  ) -> list[str]:
     "Special tokens and words for the sender: display name, local part, registrable domain, ATS and job-board flags."
     name, addr = _name_and_address(sender or '')
     if '@' not in addr: name, addr = name or sender or '', ''
-    local, _, domain = addr.rpartition('@')
-    domain = domain.lower().strip('.> ')
+    local, domain = addr.rpartition('@')[0], sender_host(sender)
     toks = ['xxfrom']
     if name.strip(): toks.append(normalize_text(name))
     if local: toks += ['xxuser', normalize_text(local.lower())]
     if domain:
         toks += ['xxdomain', registrable_domain(domain)]
-        if _in_domains(domain, ATS_DOMAINS): toks.append('xxats')
-        if _in_domains(domain, JOB_BOARD_DOMAINS): toks.append('xxboard')
+        if in_domains(domain, ATS_DOMAINS): toks.append('xxats')
+        if in_domains(domain, JOB_BOARD_DOMAINS): toks.append('xxboard')
     return toks if len(toks) > 1 else []
 
 # %% ../nbs/02_text.ipynb #12332f1c
