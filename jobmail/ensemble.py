@@ -21,15 +21,15 @@ from .registry import seal_model_dir
 __all__ = ['log_loss', 'fit_weight', 'build_ensemble', 'ensemble_cli']
 
 # %% ../nbs/15_ensemble.ipynb #dea4752c
-def log_loss(prob:np.ndarray, # P(job_app) per email
-             y:np.ndarray, # the true job_app labels
+def log_loss(prob:np.ndarray, # P(job_app) per email, or one column per class
+             y:np.ndarray, # the true job_app labels, or the true class indices
              eps:float=1e-6) -> float:
-    "Mean negative log-likelihood of binary labels `y` under probabilities `prob`."
-    p = np.clip(np.asarray(prob, dtype=float), eps, 1 - eps)
-    y = np.asarray(y, dtype=bool)
-    return float(-np.mean(np.where(y, np.log(p), np.log(1 - p))))
+    "Mean negative log-likelihood of `y`: job_app labels under P(job_app), or class indices under one column per class."
+    p = np.asarray(prob, dtype=float)
+    if p.ndim == 1: p, y = np.column_stack([1 - p, p]), np.asarray(y, dtype=bool)
+    return float(-np.mean(np.log(np.clip(p[np.arange(len(p)), np.asarray(y, dtype=int)], eps, 1))))
 
-def fit_weight(first:np.ndarray, # the first member's P(job_app) on the validation emails
+def fit_weight(first:np.ndarray, # the first member's probabilities on the validation emails (as `log_loss` takes them)
                second:np.ndarray, # the second member's
                y:np.ndarray, # the true labels
                grid:int=21, # weights tried, evenly spaced in [0, 1]
@@ -39,31 +39,46 @@ def fit_weight(first:np.ndarray, # the first member's P(job_app) on the validati
     return float(ws[int(np.argmin([log_loss(w * first + (1 - w) * second, y) for w in ws]))])
 
 # %% ../nbs/15_ensemble.ipynb #cec6ac06
-def _job_probs(model_dir:Path, df:pd.DataFrame) -> np.ndarray:
-    "A model directory's P(job_app) for the emails of `df`."
-    out = Predictor(model_dir, backend='fp32', verify=False).predict_df(df)
+def _member_probs(model_dir:Path, df:pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame|None]:
+    "A model directory's P(job_app) for the emails of `df`, and its status probabilities (one column per status; None without a status head)."
+    out = Predictor(model_dir, backend='fp32', verify=False, all_status=True).predict_df(df)
     if out['error'].notna().any(): raise ModelError(f"{model_dir}: could not score {int(out['error'].notna().sum())} validation emails")
-    return out['job_app_prob'].to_numpy(float)
+    status = pd.DataFrame(list(out['status_probs']), index=df.index)
+    return out['job_app_prob'].to_numpy(float), status if len(status.columns) else None
+
+def _fit_weights(first:Path, second:Path, valid:pd.DataFrame) -> tuple[dict, str]:
+    "The first member's weight per head, chosen on `valid`, and what they were chosen on."
+    check_columns(valid, ['subject', 'sender', 'job_app', 'status'], 'validation emails')
+    if not {'text', 'body'} & set(valid.columns): raise InputError("validation emails need a text (or body) column")
+    job, status = labels_of(valid)  # a CSV or TSV dataset's labels are text; a missing or malformed one is refused
+    (job1, status1), (job2, status2) = _member_probs(first, valid), _member_probs(second, valid)
+    weights, chosen_on = {'job_app': fit_weight(job1, job2, job)}, f"{len(valid)} validation emails, job_app log loss"
+    if status1 is not None and status2 is not None and len(set(status[job])) >= 2:
+        classes = sorted(set(status1.columns) | set(status2.columns) | set(status[job]))
+        matrix = lambda s: s.reindex(columns=classes, fill_value=0.0).to_numpy(float)[job]
+        weights['status'] = fit_weight(matrix(status1), matrix(status2), np.array([classes.index(s) for s in status[job]]))
+        chosen_on += f"; status: their {int(job.sum())} job_app emails, status log loss"
+    return weights, chosen_on
 
 def build_ensemble(first, # a model directory (ULMFiT or linear)
                    second, # another model directory
                    out, # the ensemble model directory to write (must not exist)
                    valid:pd.DataFrame|None=None, # labeled emails to choose the weight on (a dataset's valid split)
-                   weight:float|None=None, # the first member's weight instead of choosing one (`valid` is then unused); the second gets 1 - weight
+                   weight:float|None=None, # the first member's weight for every head instead of choosing them (`valid` is then unused); the second gets 1 - weight
                   ) -> Path:
-    "Copy two model directories into `out` as one ensemble with weights chosen on `valid`, and seal it."
+    "Copy two model directories into `out` as one ensemble with weights chosen per head on `valid`, and seal it."
     first, second, out = Path(first), Path(second), Path(out)
     if out.exists(): raise InputError(f"{out} exists; an ensemble is written to a new directory")
     metas = [read_model_json(first), read_model_json(second)]
-    if weight is None:
-        if valid is None or not len(valid): raise InputError("give labeled validation emails to choose the weight on, or a weight")
-        check_columns(valid, ['subject', 'sender', 'text', 'job_app', 'status'], 'validation emails')
-        y, _ = labels_of(valid)  # a CSV or TSV dataset's labels are text; a missing or malformed one is refused
-        weight, chosen_on = fit_weight(_job_probs(first, valid), _job_probs(second, valid), y), f"{len(valid)} validation emails, job_app log loss"
-    else: chosen_on = 'set by hand'
-    if not 0 <= weight <= 1: raise InputError(f"weight must lie in [0, 1], got {weight}")
+    if weight is not None:
+        if not 0 <= weight <= 1: raise InputError(f"weight must lie in [0, 1], got {weight}")
+        weights, chosen_on = {'job_app': weight}, 'set by hand'
+    elif valid is None or not len(valid): raise InputError("give labeled validation emails to choose the weight on, or a weight")
+    else: weights, chosen_on = _fit_weights(first, second, valid)
     names = [f"{i}_{m['type']}" for i, m in enumerate(metas)]
-    members = [dict(path=names[0], type=metas[0]['type'], weight=weight), dict(path=names[1], type=metas[1]['type'], weight=1 - weight)]
+    # `weight` serves every head without its own entry in `weights`
+    members = [dict(path=names[0], type=metas[0]['type'], weight=weights['job_app'], weights=weights),
+               dict(path=names[1], type=metas[1]['type'], weight=1 - weights['job_app'], weights={h: 1 - w for h, w in weights.items()})]
     tmp = out.with_name(f".{out.name}.partial")  # built beside `out` and renamed when sealed: no half-written ensemble
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -93,6 +108,7 @@ def ensemble_cli(first:str, # a model directory (`jobmail train`, either --model
         check_columns(df, ['split'], 'dataset')
         valid = df[df['split'] == 'valid']
     path = build_ensemble(first, second, Output, valid=valid, weight=weight)
-    for m in read_model_json(path)['members']: print(f"{m['path']}: weight {m['weight']:.2f}")
+    for m in read_model_json(path)['members']:
+        print(f"{m['path']}: weight " + ', '.join(f"{h} {w:.2f}" for h, w in {'job_app': m['weight'], **m.get('weights', {})}.items()))
     print(f"model directory: {path}")
     return path

@@ -78,7 +78,8 @@ class TfidfFeatures:
 
     def settings(self) -> dict:
         "Each part's settings, JSON-able."
-        return {name: {k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items() if k != 'dtype'} for name, p in self.params.items()}
+        json_able = lambda k, v: np.dtype(v).name if k == 'dtype' else list(v) if isinstance(v, tuple) else v
+        return {name: {k: json_able(k, v) for k, v in p.items()} for name, p in self.params.items()}
 
     def state(self) -> tuple[dict, dict]:
         "A JSON-able description and the idf arrays: everything `from_state` needs."
@@ -89,7 +90,9 @@ class TfidfFeatures:
     @classmethod
     def from_state(cls, meta:dict, arrays:dict):
         "Rebuild fitted features from `state()` without unpickling anything."
-        self = cls({name: {**m['params'], 'ngram_range': tuple(m['params']['ngram_range']), 'dtype': np.float32} for name, m in meta.items()})
+        def params(p):  # tuples and dtypes back from JSON; parts saved before the dtype was recorded were float32
+            return {**p, **({'ngram_range': tuple(p['ngram_range'])} if 'ngram_range' in p else {}), 'dtype': np.dtype(p.get('dtype', 'float32'))}
+        self = cls({name: params(m['params']) for name, m in meta.items()})
         for name, m in meta.items():
             v = _vectorizer(self.params[name], vocabulary={t: i for i, t in enumerate(m['vocabulary'])})
             v.idf_ = arrays[f'idf_{name}'].astype(np.float64)
@@ -128,7 +131,7 @@ class LinearHead:
             C:float=8.0, # inverse regularisation strength
             folds:int=5, # calibration folds
             seed:int=42, # seed of the folds
-            groups=None, # a group per row (template groups): no group is split across calibration folds
+            groups=None, # a group per row (template groups): no group is split across calibration folds (but see below)
             sample_weight=None, # a weight per row (default 1)
             calibrate=None, # a boolean mask of the rows whose out-of-fold logits fit the temperature (default all)
            ):
@@ -140,6 +143,11 @@ class LinearHead:
         oof = np.zeros((len(y), len(classes)))
         n_folds = min(folds, np.bincount(y).min())
         if n_folds >= 2:
+            if groups is not None:  # a class in fewer groups than folds: its rows alone become their own groups, the rest stay grouped
+                groups = np.array([str(g) for g in groups], dtype=object)
+                for c in range(len(classes)):
+                    rows = np.flatnonzero(y == c)
+                    if len(set(groups[rows])) < n_folds: groups[rows] = [f'\x00{c}:{i}' for i in rows]
             splits = (list(StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed).split(X, y, groups))
                       if groups is not None and len(set(groups)) >= 2 * n_folds else [])
             if not splits or any(len(np.unique(y[tr])) < len(classes) for tr, _ in splits):  # too few groups of a class
@@ -196,7 +204,7 @@ class LinearModel:
         if not len(df): raise InputError("cannot train on an empty dataset")
         rows, weight, origin = subject_views(df, subject_weight)
         texts = model_inputs(rows)
-        features = TfidfFeatures(features).fit(texts)
+        features = TfidfFeatures(features).fit(texts[:len(df)])  # vocabularies and idf from the real rows: a copy would count its subject twice
         X = features.transform(texts)
         job, status = labels_of(rows)  # a CSV's 'False' is false
         groups = calibration_groups(df)

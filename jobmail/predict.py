@@ -118,6 +118,9 @@ def read_model_json(path, # a model directory
         weights = [m.get('weight') for m in members]
         if not all(isinstance(w, (int, float)) and w >= 0 for w in weights) or not sum(weights) > 0:
             raise ModelError(f"{f}: member weights must be non-negative numbers with a positive sum, got {weights}")
+        per_head = [m.get('weights', {}) for m in members]
+        if not all(isinstance(w, dict) and all(isinstance(x, (int, float)) and x >= 0 for x in w.values()) for w in per_head):
+            raise ModelError(f"{f}: a member's weights must map heads to non-negative numbers, got {per_head}")
     if not meta.get('heads') or meta['heads'][0] != 'job_app': raise ModelError(f"{f}: heads must start with 'job_app', got {meta.get('heads')}")
     return meta
 
@@ -252,7 +255,7 @@ class Predictor:
 
     def _load_ensemble(self, backend, device, token_cap, workers):
         self.members = [(Predictor(self.path/m['path'], backend=backend, device=device, token_cap=token_cap, batch_size=self.batch_size,
-                                   batch_tokens=self.batch_tokens, workers=workers, verify=False), float(m['weight'])) for m in self.meta['members']]
+                                   batch_tokens=self.batch_tokens, workers=workers, verify=False), m) for m in self.meta['members']]
         first = self.members[0][0]
         self.backend, self.device, self.token_cap, self.tokenizer = first.backend, first.device, first.token_cap, None
         self.classes = {}
@@ -262,8 +265,8 @@ class Predictor:
         self._score = {h: (lambda texts, h=h: self._ensemble_probs(h, texts)) for h in self.classes}
 
     def _ensemble_probs(self, head:str, texts:list[str]) -> np.ndarray:
-        "The members' `head` probabilities of `texts`, averaged with their weights over the classes they know (equally when all weigh 0)."
-        have = [(p, w) for p, w in self.members if head in p.classes]
+        "The members' `head` probabilities of `texts`, averaged with their weights for `head` over the classes they know (equally when all weigh 0)."
+        have = [(p, float(m.get('weights', {}).get(head, m['weight']))) for p, m in self.members if head in p.classes]
         if not sum(w for _, w in have): have = [(p, 1.0) for p, _ in have]  # e.g. the only status head is in a member of weight 0
         out = np.zeros((len(texts), len(self.classes[head])), dtype=np.float32)
         for p, w in have:
