@@ -24,11 +24,12 @@ from .core import EMAIL_COLUMNS, InputError, empty_emails, write_table
 # %% auto #0
 __all__ = ['MAX_MESSAGE_BYTES', 'MAX_PART_BYTES', 'MAX_HTML_CHARS', 'MAX_HTML_DEPTH', 'MAX_MULTIPARTS', 'MAX_PARTS',
            'MAX_TEXT_CHARS', 'MAX_HEADER_CHARS', 'decode_bytes', 'header_text', 'html_to_text',
-           'looks_quoted_printable', 'html_start', 'looks_like_html', 'strip_css', 'split_reply', 'clean_body',
-           'transfer_decode', 'mime_type', 'charset_param', 'content_type', 'text_parts', 'message_text', 'clean_id',
-           'content_id', 'utc_date', 'headers_json', 'email_row', 'first_headers', 'parse_headers', 'parse_message',
-           'gmail_to_row', 'parse_date', 'fields_to_row', 'detect_format', 'iter_mbox', 'record_to_row', 'read_file',
-           'iter_emails', 'emails_frame', 'ingest', 'summarize', 'write_emails', 'ingest_cli']
+           'looks_quoted_printable', 'html_start', 'looks_like_html', 'is_html_document', 'strip_css', 'split_reply',
+           'clean_body', 'transfer_decode', 'mime_type', 'charset_param', 'content_type', 'text_parts', 'message_text',
+           'clean_id', 'content_id', 'utc_date', 'headers_json', 'email_row', 'first_headers', 'parse_headers',
+           'parse_message', 'gmail_to_row', 'parse_date', 'fields_to_row', 'detect_format', 'iter_mbox',
+           'record_to_row', 'read_file', 'iter_emails', 'emails_frame', 'ingest', 'summarize', 'write_emails',
+           'ingest_cli']
 
 # %% ../nbs/01_ingest.ipynb #cd4024ab
 MAX_MESSAGE_BYTES = 8_000_000   # raw bytes parsed per message, after dropping huge base64 attachments
@@ -49,6 +50,8 @@ _CHARSET_ALIASES = {
     'iso-8859-8-i': 'iso-8859-8', 'windows-874': 'cp874', 'x-sjis': 'shift_jis', 'x-mac-roman': 'mac_roman',
 }
 _NOT_TEXT_CODECS = {'idna', 'punycode', 'unicode_escape', 'raw_unicode_escape', 'undefined', 'mbcs', 'oem'}
+# Windows-1252 text that went to UTF-8 as if it were Latin-1 carries C1 controls (\x92 for ’): back to its characters
+_C1_AS_CP1252 = str.maketrans({c: bytes([c]).decode('cp1252', 'ignore') or None for c in range(0x80, 0xa0)})
 
 @functools.lru_cache(512)
 def _codec(charset:str|None) -> str|None:
@@ -65,8 +68,11 @@ def _codec(charset:str|None) -> str|None:
 def decode_bytes(data:bytes, # encoded text
                  charset:str|None=None, # the charset the message declares, possibly wrong or bogus
                 ) -> str:
-    "Decode `data`, surviving unknown or lying charsets: the declared one, then UTF-8, then a best guess."
+    "Decode `data`, surviving unknown or lying charsets: the declared one (but UTF-8 that claims Latin-1 is UTF-8), then UTF-8, then a best guess."
     codec = _codec(charset)
+    if codec == 'cp1252' and not data.isascii():  # "Latin-1" that is valid UTF-8 is UTF-8
+        try: return data.decode('utf-8').translate(_C1_AS_CP1252)
+        except UnicodeDecodeError: pass
     if codec:
         try: return data.decode(codec)
         except Exception: pass
@@ -148,6 +154,22 @@ _MANY_BREAKS = re.compile(r'\n\n\n+')
 _ANY_TAG = re.compile(r'<[^>]*(?:>|\Z)')  # a tag, or one cut off by the size cap
 _HTML_SPACE = re.compile('[\t\r\n\x0b\xa0]')
 _ASCII_HTML_SPACE = str.maketrans('\t\r\n\x0b' + _BREAK, '    \n')
+_PRE = re.compile(r'(?is)<pre\b[^>]*>.*?(?:</pre\s*>|\Z)')
+_DROP_ELEMENT = re.compile(r'(?i)<(/?)(%s)\b[^>]*>' % '|'.join(_DROP_TAGS))
+
+def _keep_pre_breaks(doc:str) -> str:
+    "`doc` with the line breaks inside `<pre>` blocks marked as breaks, so collapsing the HTML's whitespace keeps them."
+    return _PRE.sub(lambda m: re.sub(r'\r?\n', _BREAK, m[0]), doc)
+
+def _drop_elements(doc:str) -> str:
+    "`doc` without the `_DROP_TAGS` elements, each to its first closing tag, in linear time (one never closed stays)."
+    keep, pos, opened = [], 0, None
+    for m in _DROP_ELEMENT.finditer(doc):
+        if opened is None and not m[1]: opened = m
+        elif opened is not None and m[1] and m[2].lower() == opened[2].lower():
+            keep.append(doc[pos:opened.start()])
+            pos, opened = m.end(), None
+    return ''.join(keep) + doc[pos:]
 
 def _tidy(text:str) -> str:
     "Normalise line ends, spaces and invisible characters; at most one blank line in a row."
@@ -162,9 +184,9 @@ def _html_text(doc:str) -> str:
     "The text of an HTML document with block boundaries as line breaks, not yet tidied."
     doc = doc[:MAX_HTML_CHARS]
     if _BREAK in doc: doc = doc.replace(_BREAK, ' ')  # the document's own form feeds are spaces
-    doc = _CELL_TAG.sub(' <', _BLOCK_TAG.sub(_BREAK + '<', doc))
+    doc = _CELL_TAG.sub(' <', _BLOCK_TAG.sub(_BREAK + '<', _keep_pre_breaks(doc)))
     if doc.count('<') > MAX_HTML_DEPTH and _too_deep(doc, MAX_HTML_DEPTH):
-        text = html.unescape(_ANY_TAG.sub(' ', doc))
+        text = html.unescape(_ANY_TAG.sub(' ', _drop_elements(doc)))
     else:
         tree = LexborHTMLParser(doc)
         tree.strip_tags(_DROP_TAGS)
@@ -206,6 +228,12 @@ def html_start(text:str) -> int:
 def looks_like_html(text:str) -> bool:
     "Whether `text` is (or ends in) HTML although it was not declared as such."
     return html_start(text) >= 0
+
+_MARKUP_FIRST = re.compile(r'\s*<[!a-zA-Z]')  # a tag, comment or doctype before any text
+
+def is_html_document(text:str) -> bool:
+    "Whether `text` is a whole HTML document: markup before any text, and an `<html>`, `<head>`, `<body>` or doctype tag."
+    return bool(_MARKUP_FIRST.match(text) and _HTML_DOC.search(text, 0, 100_000))
 
 _CSS_HINT = re.compile(r'(?i)!important|@media\b|@font-face\b|\{\s*[*_]?(?:font|margin|padding|color|background|width|height|display|border|text|line)[-\w]*\s*:')
 _CSS_STATEMENT = re.compile(r'''@(?:import|charset|namespace)\s*(?:url\([^)]{0,500}\)|"[^"]{0,500}"|'[^']{0,500}')[^;{}\n]{0,100};''')
@@ -273,7 +301,14 @@ _REPLY_HEADERS = [(words, re.compile(rx, re.M | re.I)) for words, rx in [  # (wo
 _QUOTE_LINE = re.compile(r'(?m)^[ \t]*>[^\n]*(?:\n|$)')
 _SIG_DASHES = re.compile(r'(?m)^-- ?$')
 _FOOTER_RULE = re.compile(r'(?m)^(?:_{10,}|-{10,}|={10,})[ \t]*$')
+_SENTENCE = re.compile(r'(?m)^(?![^\n]*(?://|www\.|@))(?=(?:[^\n]*?[^\W\d_]{2,}){4})[^\n]*\w[.!?]["\')\]]?[ \t]*$')  # 4+ words, no link
 _SENT_FROM = re.compile(r'(?im)\n+(?:sent from my [^\n]{1,60}|get outlook for [^\n]{1,40})\s*\Z')
+
+def _signature_sized(text:str, delimiter:re.Match) -> bool:
+    "Whether what follows `delimiter` can be a signature or footer: 15 lines and 2,000 characters at most, after some text, and shorter than that text unless it holds no sentence."
+    before, after = text[:delimiter.start()].strip(), text[delimiter.end():].strip()
+    return (bool(before) and len(text) - delimiter.start() <= 2_000 and text.count('\n', delimiter.start()) <= 15
+            and (len(after) < len(before) or not _SENTENCE.search(after)))
 
 def split_reply(text:str, # a tidy plain-text body
                ) -> tuple[str, str, str]:
@@ -287,14 +322,11 @@ def split_reply(text:str, # a tidy plain-text body
         lines = _QUOTE_LINE.findall(text)
         if lines and (rest := _QUOTE_LINE.sub('', text)).strip():
             text, quoted = rest, ''.join(lines) + quoted
-    signature = ''
-    if (text.startswith('--') or '\n--' in text) and (m := _SIG_DASHES.search(text)) and text[:m.start()].strip():
-        text, signature = text[:m.start()], text[m.end():]
-    else:
-        tail = max(0, len(text) - 2_000)  # a footer rule counts only in the last 15 lines
-        rules = list(_FOOTER_RULE.finditer(text, tail))
-        if rules and text.count('\n', rules[-1].start()) <= 15 and text[:rules[-1].start()].strip():
-            text, signature = text[:rules[-1].start()], text[rules[-1].end():]
+    signature, tail = '', max(0, len(text) - 2_000)
+    for delimiters in (_SIG_DASHES, _FOOTER_RULE):  # the last `-- ` line, else the last footer rule
+        if (found := list(delimiters.finditer(text, tail))) and _signature_sized(text, found[-1]):
+            text, signature = text[:found[-1].start()], text[found[-1].end():]
+            break
     if (m := _SENT_FROM.search(text, max(0, len(text) - 200))) and text[:m.start()].strip():
         text, signature = text[:m.start()], (text[m.start():].strip() + '\n' + signature).strip()
     return text.strip(), quoted.strip(), signature.strip()
@@ -303,13 +335,15 @@ def split_reply(text:str, # a tidy plain-text body
 def _cap(s:str) -> str: return s[:MAX_TEXT_CHARS]
 
 def clean_body(body:str, # a body as text: plain, HTML, or either with export artefacts
-               is_html:bool|None=None, # whether it is HTML; None detects it
+               sent_as:str|None=None, # the text subtype it came as: 'html', 'plain' (HTML only as a whole document), None (unknown: detected)
                guess_qp:bool=True, # undo quoted-printable the text still carries; False where a transfer encoding was already undone
               ) -> tuple[str, str, str]:
     "(text, quoted, signature) from a body: QP artefacts undone, HTML converted, entities, spaces, reply split."
     body = body[:MAX_HTML_CHARS]
     if guess_qp and looks_quoted_printable(body): body = _undo_qp(body)
-    start = 0 if is_html else -1 if is_html is False else html_start(body)
+    if sent_as == 'html': start = 0
+    elif sent_as == 'plain': start = 0 if is_html_document(body) else -1
+    else: start = html_start(body)
     if start >= 0:
         head = body[:start]
         body = (html.unescape(head) if '&' in head else head) + '\n' + _html_text(body[start:])
@@ -397,6 +431,7 @@ def _best_alternative(kids:list) -> Message:
     return richer if richer is not None else kids[-1]
 
 def text_parts(msg:Message, # a parsed message (compat32)
+               notes:list|None=None, # if given, a note is appended when parts past `MAX_PARTS` go unread
               ) -> Iterator[tuple[str, Message]]:
     "The (subtype, part) of each text part a reader would see, in order: 'plain' or 'html'."
     stack, seen = [msg], 0
@@ -412,15 +447,17 @@ def text_parts(msg:Message, # a parsed message (compat32)
             ctype = content_type(part)
             if ctype in ('text/plain', 'text/html'): yield ctype[5:], part
             elif ctype.startswith('multipart/'): yield 'plain', part  # a multipart without a boundary: its body as text
+    if stack and notes is not None: notes.append(f"truncated: more than {MAX_PARTS} MIME parts, read the first {MAX_PARTS}")
 
 # %% ../nbs/01_ingest.ipynb #519476c5
 def message_text(msg:Message, # a parsed message (compat32)
+                 notes:list|None=None, # if given, why some of it went unread is appended (see `text_parts`)
                 ) -> tuple[str, str, str]:
     "(text, quoted, signature) of a parsed message: its text parts decoded, cleaned and joined."
     cols = ([], [], [])
-    for subtype, part in text_parts(msg):
+    for subtype, part in text_parts(msg, notes):
         body = _part_text(_part_bytes(part), part.get('content-type'))
-        for col, value in zip(cols, clean_body(body, is_html=True if subtype == 'html' else None, guess_qp=_cte(part) not in _UNDONE_CTES)):
+        for col, value in zip(cols, clean_body(body, sent_as=subtype, guess_qp=_cte(part) not in _UNDONE_CTES)):
             if value: col.append(value)
     return tuple(_cap('\n\n'.join(c)) for c in cols)
 
@@ -431,6 +468,7 @@ _EXPORT_HEADERS = ('list-unsubscribe', 'list-id', 'precedence', 'auto-submitted'
                    'in-reply-to', 'references')
 _HEADER_START = re.compile(rb'[!-9;-~]+[ \t]*:')
 _SIMPLE_CTE = ('', '7bit', '8bit', 'binary', 'base64', 'quoted-printable')
+_CONTAINER_TYPE = re.compile(rb'(?im)^content-type:\s*(?:multipart|message)/')  # a part the stdlib parser recurses into
 
 def clean_id(value) -> str:
     "A Message-ID without angle brackets and surrounding whitespace ('' when absent or unusable)."
@@ -535,15 +573,15 @@ def _parse(raw:bytes, source:str) -> dict:
     row = _header_row(h, raw, source)
     ctype, cte = mime_type(h.get('content-type')), str(h.get('content-transfer-encoding', '')).strip().lower()
     if ctype.startswith(('multipart/', 'message/')) or cte not in _SIMPLE_CTE:
-        if (n := raw.count(b'oundary')) > MAX_MULTIPARTS:
-            notes.append(f"body not read: {n} multipart boundaries (limit {MAX_MULTIPARTS})")
+        if (n := len(_CONTAINER_TYPE.findall(raw))) > MAX_MULTIPARTS:
+            notes.append(f"body not read: {n} multipart or message parts (limit {MAX_MULTIPARTS})")
             text = ('', '', '')
         else:  # the stdlib parses the MIME tree; the top-level headers it needs are handed over, not re-parsed
             mime_head = ''.join(f'{k}:{h[k]}\n' for k in ('content-type', 'content-transfer-encoding') if k in h)
-            text = message_text(BytesParser().parsebytes(mime_head.encode('ascii', 'surrogateescape') + b'\n' + body))
+            text = message_text(BytesParser().parsebytes(mime_head.encode('ascii', 'surrogateescape') + b'\n' + body), notes)
     elif ctype in ('text/plain', 'text/html'):
         body = _part_text(transfer_decode(body, cte), h.get('content-type'))
-        text = clean_body(body, is_html=True if ctype == 'text/html' else None, guess_qp=cte not in _UNDONE_CTES)
+        text = clean_body(body, sent_as=ctype[5:], guess_qp=cte not in _UNDONE_CTES)
     else: text = ('', '', '')
     if dropped and not text[0]: notes.append(f"body not read: {sum(dropped)/1e6:.1f} MB of base64 over the size cap")
     row.update(text=text[0], quoted=text[1], signature=text[2], error='; '.join(notes))
@@ -565,16 +603,17 @@ def _b64url(data) -> bytes:
     data = str(data or '').encode('ascii', 'ignore').translate(None, b' \t\r\n')
     return base64.urlsafe_b64decode(data + b'=' * (-len(data) % 4))
 
-def _gmail_part(part:dict, depth:int=0) -> Message:
-    "A Gmail API payload (part tree) as a compat32 `Message`."
+def _gmail_part(part:dict, notes:list, depth:int=0) -> Message:
+    "A Gmail API payload (part tree) as a compat32 `Message`; parts nested too deep to read are noted in `notes`."
     msg = Message()
     for h in part.get('headers') or []:
         if isinstance(h, dict) and h.get('name'): msg[str(h['name'])] = str(h.get('value', ''))
     if 'content-type' not in msg and part.get('mimeType'): msg['Content-Type'] = str(part['mimeType'])
     kids = part.get('parts')
     if isinstance(kids, list) and kids and depth < MAX_MULTIPARTS:
-        msg.set_payload([_gmail_part(k, depth + 1) for k in kids[:MAX_PARTS] if isinstance(k, dict)])
+        msg.set_payload([_gmail_part(k, notes, depth + 1) for k in kids[:MAX_PARTS] if isinstance(k, dict)])
     else:  # the body arrives transfer-decoded: kept as bytes, its Content-Transfer-Encoding says how it was sent
+        if isinstance(kids, list) and kids: notes.append(f"truncated: MIME parts nested more than {MAX_MULTIPARTS} deep not read")
         body = part.get('body') if isinstance(part.get('body'), dict) else {}
         msg.set_payload(_b64url(body.get('data', ''))[:MAX_PART_BYTES])
     return msg
@@ -588,11 +627,12 @@ def gmail_to_row(obj:dict, # a Gmail API users.messages.get response (format=ful
         if obj.get('raw'): row = parse_message(_b64url(obj['raw']), source)
         else:
             payload = obj.get('payload') if isinstance(obj.get('payload'), dict) else {}
-            msg = _gmail_part(payload)
+            msg = _gmail_part(payload, notes := [])
             data = json.dumps(obj, sort_keys=True, default=str).encode()
             row = _header_row(first_headers(msg), data, source)
-            text = message_text(msg) if payload else (clean_body(html.unescape(str(obj.get('snippet', '')))))
-            row.update(text=text[0], quoted=text[1], signature=text[2])
+            text = message_text(msg, notes)
+            if not text[0]: text = clean_body(html.unescape(str(obj.get('snippet') or '')))  # format=metadata or minimal: no body, the snippet
+            row.update(text=text[0], quoted=text[1], signature=text[2], error='; '.join(dict.fromkeys(notes)))
         if obj.get('id') and row['id'].startswith('sha1:'): row['id'] = f"gmail:{obj['id']}"
         if obj.get('threadId'): row['thread_id'] = str(obj['threadId'])
         if isinstance(obj.get('labelIds'), list): row['labels'] = ','.join(map(str, obj['labelIds']))
@@ -656,11 +696,12 @@ def fields_to_row(subject='', # the subject line
             got['to'], got['date'] = got.get('to') or header_text(copied['to']), got.get('date') or copied['date']
         headers, note = _record_headers(got.get('headers', ''))
         headers = json.dumps({name: header_text(v)[:200] for k, v in headers.items() if (name := str(k).lower()) in _EXPORT_HEADERS}, ensure_ascii=False)
-        text = clean_body(body, is_html=got.get('html') or None)
+        text = clean_body(body, sent_as='html' if got.get('html') else None)
+        date = parse_date(got.get('date'))
         rid = '' if _blank(id) else str(id).strip()
-        rid = rid or content_id('\n'.join((subject, sender, body)).encode('utf-8', 'surrogateescape'))
+        rid = rid or content_id('\n'.join((subject, sender, date.isoformat() if date else '', body)).encode('utf-8', 'surrogateescape'))
         return email_row(id=rid, thread_id=str(got.get('thread_id') or rid), sender=header_text(sender),
-                         to=header_text(got.get('to')), subject=header_text(subject), date=parse_date(got.get('date')),
+                         to=header_text(got.get('to')), subject=header_text(subject), date=date,
                          text=text[0], quoted=text[1], signature=text[2], headers=headers, source=str(source),
                          labels=','.join(map(str, got['labels'])) if isinstance(got.get('labels'), list) else str(got.get('labels', '')),
                          error=note)
