@@ -502,7 +502,7 @@ def label_confidence(values, # a `confidence` column: 'high', 'low', a number in
     "The labelers' confidence in each label as a number: 'high' 1, 'low' 0, numbers as they are, missing NaN."
     out, bad = np.full(len(values), np.nan), []
     for i, v in enumerate(values):
-        if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == '': continue
+        if pd.isna(v) or str(v).strip() == '': continue  # None, NaN, pd.NA (a nullable column's blank) or blank
         word = str(v).strip().lower()
         try: out[i] = LABEL_CONFIDENCE[word] if word in LABEL_CONFIDENCE else float(word)
         except ValueError: bad.append(v); continue

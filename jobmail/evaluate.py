@@ -25,6 +25,7 @@ from .core import InputError, ModelError, labels_of, read_table
 from .dataset import label_confidence
 from .text import model_inputs
 from .predict import Predictor, read_model_json
+from .registry import MANIFEST, seal_model_dir, unseal_model_dir, verify_model_dir
 
 # %% auto #0
 __all__ = ['CORE_STATUSES', 'MODEL_NAMES', 'SURE_LABEL', 'model_kind', 'model_predictions', 'job_app_decision',
@@ -266,8 +267,11 @@ def evaluate(model_dir, # a model directory
                                                           MODEL_NAMES.get(res['model_kind'], 'model'))}
     if out is not None:
         out = Path(out); out.mkdir(parents=True, exist_ok=True)
+        sealed = (out/MANIFEST).is_file()  # a sealed model directory: the evaluation joins it, and it is sealed again
+        if sealed: verify_model_dir(out); unseal_model_dir(out)
         for name, fig in figs.items(): fig.savefig(out/f'{name}.png', dpi=80)
         (out/'eval.json').write_text(json.dumps(res, indent=1, default=str))
+        if sealed: seal_model_dir(out)
     if show:
         print(summary_table(res).to_string()); print(pd.DataFrame(res['per_source']).round(3).to_string()); print(errors.to_string())
         plt.show()

@@ -15,7 +15,7 @@ from fastcore.script import call_parse
 from .core import read_table, write_table
 from .demo import write_demo_mailbox
 from .ingest import ingest
-from .dataset import build_dataset
+from .dataset import build_dataset, template_groups
 from .lm import lm_corpus, train_lm, load_lm_dir
 from .classifier import train_heads, export_model, write_card, train_linear
 from .evaluate import evaluate, summary_table
@@ -29,7 +29,8 @@ __all__ = ['EXAMPLES', 'better_model', 'card_with_metrics', 'quickstart', 'summa
 def better_model(metrics:dict, # model name -> its test-split metrics (`evaluate(...)['model']`)
                 ) -> str:
     "The name of the model that scores best: job_app accuracy, then status macro-F1 over applied / rejection / other, then the lower job_app ECE."
-    key = lambda m: (round(m['job_app']['accuracy'], 6), round(m['status']['macro_f1_core'], 6), -m['job_app']['ece'])
+    core = lambda m: -1 if m['status']['macro_f1_core'] is None else round(m['status']['macro_f1_core'], 6)  # None: no applied / rejection / other email
+    key = lambda m: (round(m['job_app']['accuracy'], 6), core(m), -m['job_app']['ece'])
     return max(metrics, key=lambda name: key(metrics[name]))
 
 # %% ../nbs/13_quickstart.ipynb #7854ca2f
@@ -70,7 +71,8 @@ def quickstart(out='jobmail-quickstart', # folder for everything the run writes
     mbox, labels = write_demo_mailbox(out/'data', n=n, seed=seed)
     emails = ingest([mbox]); write_table(emails, out/'emails.parquet'); lap('demo + ingest')
     ds, report = build_dataset(emails, read_table(labels), seed=seed); write_table(ds, out/'dataset.parquet'); lap('dataset')
-    unlabeled = emails[~emails['id'].isin(ds.loc[ds['split'] == 'test', 'id'])]  # every email but the test split's, capped copies too
+    groups = template_groups(emails, progress=False)  # the LM reads every email but the test split's and their near-copies the cap left out
+    unlabeled = emails[~groups.isin(set(groups[emails['id'].isin(ds.loc[ds['split'] == 'test', 'id'])]))]
     lm_dir = train_lm(lm_corpus([unlabeled], seed=seed), out/'lm', size=size, pretrained='none', epochs=lm_epochs, lr=lm_lr, seed=seed, show=show); lap('lm')
     model_dir = out/'model'
     trained = train_heads(ds, lm_dir, out=model_dir, epochs=epochs, num_it=num_it, seed=seed, show=show)

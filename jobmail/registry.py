@@ -53,12 +53,20 @@ def _dir_files(path:Path) -> list[str]:
         if p.is_file() and p.relative_to(path).as_posix() not in (MANIFEST, PULLED): files.append(p.relative_to(path).as_posix())
     return files
 
+def _temp_beside(path:Path, data:bytes) -> Path:
+    "A new temporary file in `path`'s folder holding `data`, fsynced, with the mode the umask gives new files (mkstemp's 0600 would lock other users out)."
+    tmp = path.with_name(f'{TMP_PREFIX}{path.name}.{secrets.token_hex(6)}')
+    try:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
+        raise
+    return tmp
+
 def _write_atomic(path:Path, data:bytes):
     "Write `data` to `path` through a temporary file in the same folder and `os.replace`."
-    fd, tmp = tempfile.mkstemp(prefix=f'{TMP_PREFIX}{path.name}.', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
+    tmp = _temp_beside(path, data)
+    try: os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
@@ -260,6 +268,13 @@ def _bytes_bar(total:int, show:bool, desc:str):
     return tqdm(total=total, unit='B', unit_scale=True, unit_divisor=1024, desc=desc, leave=False,
                 disable=None if show else True)  # None: only on a terminal, so a refusal stays one line in logs
 
+def _read_card(path:Path) -> dict:
+    "A model directory's parsed `card.json`, refusing one that is not a readable JSON object."
+    try: card = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e: raise StoreError(f"{path}: unreadable card ({_one_line(e)})") from None
+    if not isinstance(card, dict): raise StoreError(f"{path}: a card must be a JSON object, got {type(card).__name__}")
+    return card
+
 @patch
 def push(self:Store, model_dir, # a sealed model directory
          progress:bool=False, # show a progress bar of bytes sent
@@ -270,7 +285,7 @@ def push(self:Store, model_dir, # a sealed model directory
     manifest = verify_model_dir(src)
     self._check()
     files = {**manifest['files'], MANIFEST: {'sha256': file_sha256(src/MANIFEST), 'size': (src/MANIFEST).stat().st_size}}
-    card = json.loads((src/'card.json').read_text()) if 'card.json' in files else {}
+    card = card_summary(_read_card(src/'card.json') if 'card.json' in files else {})  # a bad card fails before any upload
     for _ in range(5):
         version = self._new_version_id()
         try: self._write_json(f'versions/{version}/.push', {'version': version, 'by': _who(), 'started': _now()}, expect=None); break
@@ -286,7 +301,7 @@ def push(self:Store, model_dir, # a sealed model directory
                       for rel, meta in files.items()}
             self._still_there(version, pinned)
             rec = {'format': 'jobmail-version/1', 'version': version, 'created': _now(), 'by': _who(), 'source': src.name,
-                   'size': total, 'files': pinned, 'card': card_summary(card)}
+                   'size': total, 'files': pinned, 'card': card}
             self._write_json(f'records/{version}.json', rec, expect=None)
             self._still_there(version, pinned)  # again: a delete may have run between the check and the record
         except Exception as e:
@@ -521,9 +536,8 @@ class FileStore(Store):
             with self._locked():
                 if self._read(key)[1] != expect: raise _Conflict(key)
                 return _write_atomic(path, data)
-        fd, tmp = tempfile.mkstemp(prefix=f'{TMP_PREFIX}{path.name}.', dir=path.parent)
+        tmp = _temp_beside(path, data)
         try:
-            with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
             try: os.link(tmp, path)
             except FileExistsError: raise _Conflict(key) from None
         finally: os.unlink(tmp)
