@@ -68,8 +68,8 @@ def main(argv:list[str]|None=None, # the arguments after the program name; `sys.
     argv = list(sys.argv[1:] if argv is None else argv)
     table = SUBCOMMANDS
     while True:
-        if not argv or argv[0] in ('-h', '--help'):
-            print(_usage(table, prog))
+        if not argv or argv[0] in ('-h', '--help'):  # asked for: stdout, exit 0; a command missing: stderr, exit 2
+            print(_usage(table, prog), file=sys.stdout if argv else sys.stderr)
             return 0 if argv else 2
         name, argv = argv[0], argv[1:]
         if name not in table:

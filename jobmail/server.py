@@ -70,13 +70,16 @@ class ServerConfig:
 def _read_tokens(path:str, # the tokens file: one token per line, `#` starts a comment line
                  required:bool, # whether the file is the only source of tokens for a server with auth on
                 ) -> tuple:
-    "The tokens in a tokens file; none from a missing file, unless it is `required`."
-    try: lines = Path(path).read_text().splitlines()
+    "The tokens in a tokens file (UTF-8); none from a missing file, unless it is `required`."
+    fix = "set JOBMAIL_SERVE_TOKENS, or set JOBMAIL_SERVE_AUTH=0 for local use"
+    try: lines = Path(path).read_text(encoding='utf-8').splitlines()
     except FileNotFoundError:
         if not required: return ()
-        raise InputError(f"JOBMAIL_SERVE_TOKENS_FILE={path} does not exist and JOBMAIL_SERVE_TOKENS is not set: mount the "
-                         "tokens file, set JOBMAIL_SERVE_TOKENS, or set JOBMAIL_SERVE_AUTH=0 for local use") from None
-    return tuple(t for l in lines if (t := l.strip()) and not t.startswith('#'))
+        raise InputError(f"JOBMAIL_SERVE_TOKENS_FILE={path} does not exist and JOBMAIL_SERVE_TOKENS is not set: mount the tokens file, {fix}") from None
+    tokens = tuple(t for l in lines if (t := l.strip()) and not t.startswith('#'))
+    if required and not tokens:
+        raise InputError(f"JOBMAIL_SERVE_TOKENS_FILE={path} has no tokens and JOBMAIL_SERVE_TOKENS is not set: write one token per line in it, {fix}")
+    return tokens
 
 def _parse_setting(name, kind, value:str):
     try:
@@ -162,23 +165,25 @@ class Batcher:
     def submit(self, emails:list, # email dicts for `predict`
                timeout:float, # seconds to wait for the results
               ) -> list:
-        "Results for `emails` from the next batches; `Overloaded` at once when the queue is full."
-        job = _Job(emails, timeout)
+        "Results for `emails` from the next batches, queued in chunks of at most `max_batch`; `Overloaded` at once when the queue is full."
+        jobs = [_Job(emails[i:i+self.max_batch], timeout) for i in range(0, len(emails), self.max_batch)]
         with self._cond:
             if self._closing: raise Overloaded("the server is shutting down")
             if self._waiting + len(emails) > self.queue_size:
                 raise Overloaded(f"the queue is full ({self._waiting} of {self.queue_size} emails waiting)")
-            self._jobs.append(job)
+            self._jobs.extend(jobs)
             self._queue_add(len(emails))
             self._cond.notify()
-        if not job.done.wait(timeout):
+        end = time.monotonic() + timeout
+        if not all(j.done.wait(max(0., end - time.monotonic())) for j in jobs):
             with self._cond:
-                if job in self._jobs:
-                    self._jobs.remove(job)
-                    self._queue_add(-len(emails))
-            if not job.done.is_set(): raise DeadlineExceeded(f"no answer within {timeout:g} s")
-        if job.error is not None: raise job.error
-        return job.results
+                for j in jobs:
+                    if j in self._jobs:
+                        self._jobs.remove(j)
+                        self._queue_add(-len(j.emails))
+            if not all(j.done.is_set() for j in jobs): raise DeadlineExceeded(f"no answer within {timeout:g} s")
+        if (error := next((j.error for j in jobs if j.error is not None), None)) is not None: raise error
+        return [r for j in jobs for r in j.results]
 
     def _next_batch(self) -> list[_Job]|None:
         with self._cond:
@@ -255,7 +260,7 @@ EMAIL_SCHEMAS = {
     'FieldsEmail': {
         'type': 'object', 'additionalProperties': False,
         'description': "An email given as fields; at least one of subject, sender and body.",
-        'properties': {'id': _s("your id for the email, returned with its result"), 'subject': _s("the Subject"),
+        'properties': {'id': _s("your id for the email, returned with its result (default: a hash of its content)"), 'subject': _s("the Subject"),
                        'sender': _s("the From address"), 'body': _s("the body, plain text or HTML"),
                        'headers': {'type': 'object', 'additionalProperties': {'type': 'string'},
                                    'description': "headers the model may use, e.g. List-Unsubscribe, Precedence"},
@@ -266,12 +271,12 @@ EMAIL_SCHEMAS = {
     'RawEmail': {
         'type': 'object', 'additionalProperties': False, 'required': ['raw'],
         'description': "A whole RFC 822 message as text.",
-        'properties': {'id': _s("your id for the email (default: its Message-ID)"), 'raw': _s("the RFC 822 message"), 'sent_in_thread': _SENT},
+        'properties': {'id': _s("your id for the email, returned with its result (default: its Message-ID, else a hash of its content)"), 'raw': _s("the RFC 822 message"), 'sent_in_thread': _SENT},
         'example': {'raw': 'From: jobs@acme.example\r\nSubject: Your application\r\nMessage-ID: <a1@acme.example>\r\n\r\nThanks for applying.'}},
     'GmailMessage': {
         'type': 'object', 'required': ['id', 'threadId'],
         'description': "A Gmail API users.messages.get response, format=full (payload) or format=raw (base64url raw).",
-        'properties': {'id': {'type': 'string'}, 'threadId': {'type': 'string'},
+        'properties': {'id': _s("the Gmail message id, returned with its result"), 'threadId': {'type': 'string'},
                        'labelIds': {'type': 'array', 'items': {'type': 'string'}}, 'snippet': {'type': 'string'},
                        'historyId': {'type': 'string'}, 'internalDate': {'type': 'string'},
                        'sizeEstimate': {'type': 'integer'}, 'raw': _s("the message, base64url"),
@@ -298,7 +303,7 @@ def openapi_spec(cfg:ServerConfig) -> dict:
         'error': _s("a short code, e.g. invalid_request, overloaded"), 'reason': _s("what was wrong, for people"),
         'field': _s("the JSON path of the offending part of the body, when one is to blame")}}
     result = {'type': 'object', 'properties': {
-        'id': {'type': ['string', 'null']}, 'job_app': {'type': ['boolean', 'null']}, 'job_app_prob': {'type': ['number', 'null']},
+        'id': {'type': ['string', 'null'], 'description': "the email's id: the one sent, else its Message-ID, else a hash of its content"}, 'job_app': {'type': ['boolean', 'null']}, 'job_app_prob': {'type': ['number', 'null']},
         'status': {'type': ['string', 'null']}, 'status_probs': {'type': 'object', 'additionalProperties': {'type': 'number'}},
         'model_version': {'type': 'string'},
         'error': {'type': ['string', 'null'], 'description': "why the email has no labels (it could not be read, or the model failed on it); null when classified"}}}
@@ -431,18 +436,13 @@ class RequestParser:
 def email_row(kind:str, # one of `EMAIL_SCHEMAS`
               obj:dict, # a valid email object of that kind
              ) -> dict:
-    "The emails-table row of a validated email object, read by `jobmail.ingest`."
+    "The emails-table row of a validated email object, read by `jobmail.ingest`, with the id the client sent."
     from jobmail import ingest
-    from jobmail.predict import unreadable_reason
-    if kind == 'GmailMessage':
-        row = ingest.gmail_to_row(obj, source='api')
-        if unreadable_reason(row): row['id'] = obj['id']  # the client's id, not a hash of what could not be read
-    elif kind == 'RawEmail':
-        row = ingest.parse_message(obj['raw'], source='api')
-        if 'id' in obj: row['id'] = obj['id']
+    if kind == 'GmailMessage': row = ingest.gmail_to_row(obj, source='api')
+    elif kind == 'RawEmail': row = ingest.parse_message(obj['raw'], source='api')
     else: row = ingest.fields_to_row(subject=obj.get('subject', ''), sender=obj.get('sender', ''), body=obj.get('body', ''),
                                      id=obj.get('id'), source='api', headers=obj.get('headers') or None)
-    return {**row, 'sent_in_thread': obj.get('sent_in_thread', False)}
+    return {**row, **({'id': obj['id']} if obj.get('id') else {}), 'sent_in_thread': obj.get('sent_in_thread', False)}
 
 # %% ../nbs/10_server.ipynb #0b64fef5
 _SERVICES = weakref.WeakSet()
@@ -492,8 +492,23 @@ class _Service:
                 if self.state == 'loading':
                     self.state, self.reason = 'ready', ''
                     READY.set(1)
+                    if _workers_registry(): threading.Thread(target=self._publish_readiness, name='jobmail-readiness', daemon=True).start()
                 log.info("model %s loaded; batches of up to %d emails", model.version, self.cfg.max_batch)
         finally: self.loaded.set()
+
+    def readiness(self) -> tuple[str, str]:
+        "This worker's state ('stalled' when its batches cannot be answered) and why it is not ready; sets the `jobmail_ready` gauge to match."
+        state, reason = self.state, self.reason
+        if state == 'ready' and (trouble := self.batcher.trouble(self.cfg.deadline_s)): state, reason = 'stalled', trouble
+        READY.set(state == 'ready')
+        if self.state != 'ready': READY.set(0)  # a drain (from a signal handler: no lock) came in between: it wins
+        return state, reason
+
+    def _publish_readiness(self, every:float=1.):
+        "Under gunicorn, keep this worker's gauge current while it is ready, so that the other workers see it stall."
+        while self.state == 'ready':
+            self.readiness()
+            time.sleep(every)
 
     def drain(self):
         if self.state != 'failed': self.state, self.reason = 'draining', 'the server is shutting down'
@@ -538,10 +553,11 @@ def _json(obj, status=200, headers=None) -> Response:
     return Response(json.dumps(obj), status, headers, mimetype='application/json')
 
 def _check_bearer(tokens:tuple):
+    "Refuse a request without one of `tokens` as its bearer token, compared as UTF-8 bytes."
     scheme, _, token = request.headers.get('Authorization', '').partition(' ')
-    if scheme.lower() != 'bearer' or not token.strip():
+    token = token.encode('latin-1', 'replace').strip()  # WSGI hands header bytes over decoded as latin-1: these are the bytes sent
+    if scheme.lower() != 'bearer' or not token:
         raise ApiError(401, 'unauthorized', "send Authorization: Bearer <token>", headers={'WWW-Authenticate': 'Bearer realm="jobmail"'})
-    token = token.strip().encode()
     if not any(hmac.compare_digest(token, t.encode()) for t in tokens): raise ApiError(403, 'forbidden', "this token is not accepted")
 
 def _counting_inflight(wsgi_app, svc):
@@ -643,14 +659,14 @@ def create_app(config:ServerConfig|dict|None=None, # settings; None reads JOBMAI
 
     @app.get('/readyz')
     def readyz():
-        state, reason = svc.state, svc.reason
-        if state == 'ready' and (trouble := svc.batcher.trouble(cfg.deadline_s)): state, reason = 'stalled', trouble
-        if state == 'ready' and not all_workers_ready(): state, reason = 'loading', "another worker is still loading its model"
+        state, reason = svc.readiness()
+        if state == 'ready' and not all_workers_ready(): state, reason = 'loading', "another worker is not ready (loading its model, or stalled)"
         if state == 'ready': return _json({'status': 'ready', 'model_version': svc.predictor.version})
         return _json({'status': state, 'reason': reason}, 503, {'Retry-After': str(cfg.retry_after_s)})
 
     @app.get('/metrics')
     def metrics():
+        svc.readiness()
         return Response(metrics_payload(), mimetype=prom.CONTENT_TYPE_LATEST.split(';')[0])
 
     @app.get('/openapi.json')
