@@ -162,10 +162,12 @@ def _keep_pre_breaks(doc:str) -> str:
     return _PRE.sub(lambda m: re.sub(r'\r?\n', _BREAK, m[0]), doc)
 
 def _drop_elements(doc:str) -> str:
-    "`doc` without the `_DROP_TAGS` elements, each to its first closing tag, in linear time (one never closed stays)."
+    "`doc` without the `_DROP_TAGS` elements, each to its first closing tag, in linear time (one never closed stays, the ones in it still go)."
+    tags = list(_DROP_ELEMENT.finditer(doc))
+    last_close = {m[2].lower(): i for i, m in enumerate(tags) if m[1]}
     keep, pos, opened = [], 0, None
-    for m in _DROP_ELEMENT.finditer(doc):
-        if opened is None and not m[1]: opened = m
+    for i, m in enumerate(tags):
+        if opened is None and not m[1] and last_close.get(m[2].lower(), -1) > i: opened = m  # only an element that closes
         elif opened is not None and m[1] and m[2].lower() == opened[2].lower():
             keep.append(doc[pos:opened.start()])
             pos, opened = m.end(), None
