@@ -62,6 +62,7 @@ def quickstart(out='jobmail-quickstart', # folder for everything the run writes
                epochs=(3, 3, 3, 10), # classifier epochs per unfreezing stage (few emails: many epochs)
                num_it:int=40, # lr_find sweep length
                store:str|None=None, # model store URL; default a file:// store inside `out`
+               alias:str|None=None, # the alias pointed at the better model; default 'production' in the run's own store, 'quickstart' in a `store` you name
                show:bool=False, # display plots (notebooks)
               ) -> dict:
     "Run demo mailbox -> ingest -> dataset -> LM -> classifiers -> evaluate -> store -> predict; the paths and headline numbers."
@@ -80,6 +81,7 @@ def quickstart(out='jobmail-quickstart', # folder for everything the run writes
     res = evaluate(model_dir, ds, out=model_dir, show=show)
     card_with_metrics(model_dir, res); lap('evaluate')
     url = store or (out/'store').as_uri()
+    alias = alias or ('quickstart' if store else 'production')  # a demo model must not replace what a team's store serves
     st = open_store(url)
     version = st.push(model_dir); lap('push')
     linear_dir = train_linear(ds, out/'linear', seed=seed)
@@ -87,12 +89,12 @@ def quickstart(out='jobmail-quickstart', # folder for everything the run writes
     card_with_metrics(linear_dir, linear_eval)
     linear_version = st.push(linear_dir); lap('linear')
     production = better_model({'ULMFiT': res['model'], 'linear': linear_eval['model']})
-    st.promote({'ULMFiT': version, 'linear': linear_version}[production], 'production')
+    st.promote({'ULMFiT': version, 'linear': linear_version}[production], alias)
     preds = Predictor.from_store(url, ref=version).predict(EXAMPLES)
     linear_preds = Predictor.from_store(url, ref=linear_version).predict(EXAMPLES); lap('predict')
     return dict(out=out, model_dir=model_dir, lm_dir=lm_dir, store=url, version=version, eval=res, predictions=preds,
                 linear_dir=linear_dir, linear_version=linear_version, linear_eval=linear_eval, linear_predictions=linear_preds,
-                production=production,
+                production=production, alias=alias,
                 perplexities=load_lm_dir(lm_dir)['perplexities'], seconds=round(time.time() - t0, 1), times=times,
                 n_emails=len(emails), split_counts=ds['split'].value_counts().to_dict())
 
@@ -109,10 +111,10 @@ def summary(r:dict, # what `quickstart` returns
         lines.append(f"  {e['subject'][:40]:<40} -> ULMFiT {said(p)} | linear {said(q)}".rstrip())
     lines += ["", f"model directory : {r['model_dir']}   (plots: lr_find_*.png, confusion.png, job_app_pr_calibration.png; card.md)",
               f"LM directory    : {r['lm_dir']}   (perplexity.png)", f"linear model    : {r['linear_dir']}   (evaluation plots in {r['out']/'linear_eval'})",
-              f"model store     : {r['store']}  ULMFiT {r['version']}, linear {r['linear_version']}; production = {r['production']} "
+              f"model store     : {r['store']}  ULMFiT {r['version']}, linear {r['linear_version']}; {r['alias']} = {r['production']} "
               f"(`better_model`: the better of the two on the test split)",
-              f"next            : jobmail predict {r['store']}@production MAILBOX -o scores.parquet",
-              f"                  jobmail serve --model {r['store']}@production"]
+              f"next            : jobmail predict {r['store']}@{r['alias']} MAILBOX -o scores.parquet",
+              f"                  jobmail serve --model {r['store']}@{r['alias']}"]
     return '\n'.join(lines)
 
 # %% ../nbs/13_quickstart.ipynb #e6c4fd70
