@@ -25,11 +25,11 @@ from .core import EMAIL_COLUMNS, InputError, empty_emails, write_table
 __all__ = ['MAX_MESSAGE_BYTES', 'MAX_PART_BYTES', 'MAX_HTML_CHARS', 'MAX_HTML_DEPTH', 'MAX_MULTIPARTS', 'MAX_PARTS',
            'MAX_TEXT_CHARS', 'MAX_HEADER_CHARS', 'decode_bytes', 'header_text', 'html_to_text',
            'looks_quoted_printable', 'html_start', 'looks_like_html', 'is_html_document', 'strip_css', 'split_reply',
-           'clean_body', 'transfer_decode', 'mime_type', 'charset_param', 'content_type', 'text_parts', 'message_text',
-           'clean_id', 'content_id', 'utc_date', 'headers_json', 'email_row', 'first_headers', 'parse_headers',
-           'parse_message', 'gmail_to_row', 'parse_date', 'fields_to_row', 'detect_format', 'iter_mbox',
-           'record_to_row', 'read_file', 'iter_emails', 'emails_frame', 'ingest', 'summarize', 'write_emails',
-           'ingest_cli']
+           'clean_body', 'lenient_b64decode', 'transfer_decode', 'mime_type', 'charset_param', 'content_type',
+           'text_parts', 'message_text', 'clean_id', 'content_id', 'utc_date', 'headers_json', 'email_row',
+           'first_headers', 'parse_headers', 'parse_message', 'gmail_to_row', 'parse_date', 'fields_to_row',
+           'detect_format', 'iter_mbox', 'record_to_row', 'read_file', 'iter_emails', 'emails_frame', 'ingest',
+           'summarize', 'write_emails', 'ingest_cli']
 
 # %% ../nbs/01_ingest.ipynb #cd4024ab
 MAX_MESSAGE_BYTES = 8_000_000   # raw bytes parsed per message, after dropping huge base64 attachments
@@ -356,18 +356,21 @@ def clean_body(body:str, # a body as text: plain, HTML, or either with export ar
 # %% ../nbs/01_ingest.ipynb #d4b5597d
 _NOT_BASE64 = bytes(set(range(256)) - set(b'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'))
 
+def lenient_b64decode(data:bytes) -> bytes:
+    "Decode base64, tolerating broken padding, stray characters and a dangling last character (it holds no whole byte)."
+    try: return binascii.a2b_base64(data)
+    except binascii.Error:
+        data = data.translate(None, _NOT_BASE64)
+        data = data[:len(data) - len(data) % 4 if len(data) % 4 == 1 else len(data)]
+        return binascii.a2b_base64(data + b'=' * (-len(data) % 4))
+
 def transfer_decode(data:bytes, # a part's body as it appears in the message
                     cte:str|None, # its Content-Transfer-Encoding
                    ) -> bytes:
     "Undo base64 or quoted-printable, tolerating broken padding and stray characters; other encodings pass through."
     data = data[:MAX_PART_BYTES]
     cte = (cte or '').strip().lower()
-    if cte == 'base64':
-        try: return binascii.a2b_base64(data)
-        except binascii.Error:
-            data = data.translate(None, _NOT_BASE64)
-            data = data[:len(data) - len(data) % 4 if len(data) % 4 == 1 else len(data)]
-            return binascii.a2b_base64(data + b'=' * (-len(data) % 4))
+    if cte == 'base64': return lenient_b64decode(data)
     if cte == 'quoted-printable': return binascii.a2b_qp(data)
     return data
 
@@ -423,9 +426,10 @@ def _part_bytes(part:Message) -> bytes:
     return transfer_decode(raw, cte)
 
 def _best_alternative(kids:list) -> Message:
-    "The alternative to read: plain text unless it is a stub beside an HTML version."
+    "The alternative to read: plain text unless it is a stub beside an HTML version that is not empty."
     types = [content_type(k) if isinstance(k, Message) else '' for k in kids]
-    richer = next((k for k, t in zip(kids, types) if t == 'text/html' or t.startswith('multipart/')), None)
+    richer = next((k for k, t in zip(kids, types) if (t == 'text/html' or t.startswith('multipart/')) and k.get_payload()
+                   and (not isinstance(k.get_payload(), (str, bytes)) or k.get_payload().strip())), None)
     if 'text/plain' in types:
         plain = kids[types.index('text/plain')]
         body = plain.get_payload()
@@ -601,9 +605,11 @@ def parse_message(raw:bytes|str, # one RFC 822 message (an mbox From_ line first
         return email_row(id=content_id(raw), source=source, error=f"unreadable: {type(e).__name__}: {str(e)[:200]}")
 
 # %% ../nbs/01_ingest.ipynb #56deb815
+_URLSAFE_TO_STANDARD = bytes.maketrans(b'-_', b'+/')
+
 def _b64url(data) -> bytes:
-    data = str(data or '').encode('ascii', 'ignore').translate(None, b' \t\r\n')
-    return base64.urlsafe_b64decode(data + b'=' * (-len(data) % 4))
+    "Gmail's base64url, as leniently as a MIME part's base64: one damaged part must not lose the message."
+    return lenient_b64decode(str(data or '').encode('ascii', 'ignore').translate(_URLSAFE_TO_STANDARD))
 
 def _gmail_part(part:dict, notes:list, depth:int=0) -> Message:
     "A Gmail API payload (part tree) as a compat32 `Message`; parts nested too deep to read are noted in `notes`."
