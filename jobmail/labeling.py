@@ -549,10 +549,13 @@ def batch_items(self:LabelStore, batch:str|None=None, # the batch id; the latest
     return df
 
 def _gold_answers(gold:pd.DataFrame) -> pd.DataFrame:
-    "Validate a gold table (id, job_app, status) and index it by id with an `answer` column."
+    "Validate a gold table (id, job_app, status) and index it by id with an `answer` column; a repeated id must repeat its answer."
     check_columns(gold, ['id', 'job_app', 'status'], 'gold table')
-    answers = [to_answer(j, s) for j, s in zip(gold.job_app, gold.status)]
-    return pd.DataFrame({'answer': answers}, index=pd.Index(gold['id'].astype(str), name='id'))
+    answers = pd.DataFrame({'answer': [to_answer(j, s) for j, s in zip(gold.job_app, gold.status)]}, index=pd.Index(gold['id'].astype(str), name='id'))
+    answers = answers[~(answers.index.duplicated() & answers.duplicated())]  # the same label twice is one gold item
+    conflicting = answers.index[answers.index.duplicated()].unique()
+    if len(conflicting): raise InputError(f"gold table gives {len(conflicting)} id(s) different labels: {', '.join(conflicting[:5])}")
+    return answers
 
 def export_batch(store:LabelStore, # the label store (gold labels come from its reviewer labels by default)
                  emails:pd.DataFrame, # the emails (id, subject, sender, text or body)
@@ -590,7 +593,7 @@ def export_batch(store:LabelStore, # the label store (gold labels come from its 
     table.attrs['batch'] = batch
     if out is not None: write_table(table, out)  # the file first: a batch whose task file could not be written is never recorded
     try: store.add_batch(batch, list(order), {i: gold.loc[i, 'answer'] for i in gold_items}, {'gold_rate': gold_rate, 'seed': seed, 'n_tasks': len(tasks)})
-    except InputError:  # another export recorded this batch id meanwhile: the file is not this batch's
+    except (InputError, sqlite3.Error):  # another export recorded this batch id meanwhile, or the store refused the write: the file is no batch's
         if out is not None: Path(out).unlink(missing_ok=True)
         raise
     return table
@@ -766,7 +769,8 @@ def import_results(store:LabelStore, # the label store holding the batch
     ds, mv = dawid_skene(answers, gold), majority_vote(answers)
     chosen = ds.labels() if method == 'dawid-skene' else mv.answer
     votes = answers.assign(agree=answers.answer.values == chosen.reindex(answers.item).values).groupby('item').agree.mean()
-    labels = pd.DataFrame({'answer': chosen, 'agreement': votes, 'n': mv.n, 'confidence': ds.posterior.max(axis=1),
+    confidence = pd.Series([ds.posterior.at[i, a] for i, a in chosen.items()], index=chosen.index)  # Dawid-Skene's probability of the chosen answer
+    labels = pd.DataFrame({'answer': chosen, 'agreement': votes, 'n': mv.n, 'confidence': confidence,
                            'majority': mv.answer, 'majority_agreement': mv.agreement})
     labels = labels[~labels.index.isin(list(gold))]
     workers = worker_report(answers, gold, chosen, ds.accuracy())
@@ -781,10 +785,12 @@ def import_results(store:LabelStore, # the label store holding the batch
 
 # %% ../nbs/04_labeling.ipynb #e37d20bb
 def _headers(row) -> dict:
+    "A row's headers as a dict with lower-case names; {} when absent or not a JSON object."
     h = row.get('headers', '') if hasattr(row, 'get') else ''
-    if isinstance(h, dict): return h
-    try: return json.loads(h) if h else {}
-    except (TypeError, ValueError): return {}
+    if not isinstance(h, dict):
+        try: h = json.loads(h) if h else {}
+        except (TypeError, ValueError): h = {}
+    return {str(k).lower(): v for k, v in h.items()} if isinstance(h, dict) else {}
 
 @dataclass
 class LabelingFunction:
@@ -849,7 +855,7 @@ def apply_lfs(emails:pd.DataFrame, # the emails (id, subject, sender, text or bo
     "One column per labeling function, one row per email: its answer or None."
     em = _emails_table(emails)
     records = em.to_dict('records')
-    return pd.DataFrame({lf.name: [lf(r) for r in records] for lf in lfs}, index=em.index)
+    return pd.DataFrame({lf.name: [lf(r) for r in records] for lf in lfs}, index=em.index, dtype=object)  # object: None stays None, not NaN
 
 def lf_report(emails:pd.DataFrame, # the emails
               lfs=DEFAULT_LFS, # the labeling functions
@@ -889,10 +895,13 @@ def add_predictions(self:LabelStore, probs:pd.DataFrame, # index: item ids; colu
     "Store one `model` event per item (its most probable answer, all probabilities in `meta`); the number written."
     unknown = [c for c in probs.columns if c not in ANSWERS]
     if unknown: raise InputError(f"probability columns must be answers ({', '.join(ANSWERS)}), got {', '.join(map(str, unknown))}")
-    best = probs.idxmax(axis=1)
-    return self.add_many([dict(item=str(i), job_app=from_answer(best[i])[0], status=from_answer(best[i])[1], source='model', who=model,
-                               meta={'probs': {k: round(float(v), 4) for k, v in p.items() if v >= 0.001}})
-                          for i, p in zip(probs.index, probs.to_dict('records'))])
+    ids = probs.index.astype(str)
+    if ids.duplicated().any(): raise InputError(f"probabilities have repeated item ids: {', '.join(ids[ids.duplicated()].unique()[:5])}")
+    if probs.isna().any(axis=None): raise InputError(f"probabilities are missing for item(s) {', '.join(ids[probs.isna().any(axis=1).values][:5])}")
+    best = probs.idxmax(axis=1).values
+    return self.add_many([dict(item=i, job_app=from_answer(b)[0], status=from_answer(b)[1], source='model', who=model,  # the best answer's probability is always kept
+                               meta={'probs': {k: round(float(v), 4) for k, v in p.items() if v >= 0.001 or k == b}})
+                          for i, b, p in zip(ids, best, probs.to_dict('records'))])
 
 def oof_probabilities(emails:pd.DataFrame, # the emails
                       labels:pd.Series, # id -> answer, for the emails to score
@@ -906,7 +915,9 @@ def oof_probabilities(emails:pd.DataFrame, # the emails
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from sklearn.pipeline import make_pipeline
     em = _emails_table(emails)
+    labels = labels.set_axis(labels.index.astype(str))  # ids are strings, as in the emails table (a JSONL file's numeric ids, say)
     ids = [i for i in labels.index if i in em.index]
+    if not ids: raise InputError(f"none of the {len(labels)} labels matches an email id (e.g. {labels.index[0]!r})" if len(labels) else "no labels to score")
     docs = (em.loc[ids, 'subject'] + '\n' + em.loc[ids, 'sender'] + '\n' + em.loc[ids, 'text'].str.slice(0, 3000)).tolist()
     y = labels[ids].values
     pipe = make_pipeline(TfidfVectorizer(sublinear_tf=True, min_df=2, max_features=20_000),
