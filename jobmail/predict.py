@@ -462,6 +462,8 @@ def adapt_prior(probs, # job_app probabilities from a model trained with `train_
     if not 0 < train_prior < 1: raise InputError(f"train_prior must be between 0 and 1, got {train_prior}")
     if not smoothing >= 0: raise InputError(f"smoothing must be 0 or more (pseudo-emails of each kind), got {smoothing}")
     ok = ~np.isnan(p)
+    outside = p[ok][(p[ok] < -1e-6) | (p[ok] > 1 + 1e-6)]  # a float32 average of probabilities can pass 1 by a rounding
+    if len(outside): raise InputError(f"probabilities must lie between 0 and 1 (not logits or percentages), got {outside[0]}")
     if not ok.any(): return p.copy(), train_prior
     x = np.clip(p[ok], 1e-9, 1 - 1e-9)
     odds = x / (1 - x) * (1 - train_prior) / train_prior  # the likelihood ratio the model saw
@@ -470,7 +472,8 @@ def adapt_prior(probs, # job_app probabilities from a model trained with `train_
         q = brentq(lambda q: adjust(q).sum() + smoothing - q * (len(x) + 2 * smoothing), 0, 1, xtol=tol, maxiter=max_iter)
     else:  # the maximum likelihood share: where the log-likelihood's slope (decreasing) crosses 0, or an end
         slope = lambda q: ((odds - 1) / (odds * q + 1 - q)).sum()
-        q = 0.0 if slope(0) <= 0 else 1.0 if slope(1) >= 0 else brentq(slope, 0, 1, xtol=tol, maxiter=max_iter)
+        flat = np.allclose(odds, 1, rtol=1e-9, atol=0)  # every probability the training prior: every share as likely, rounding picks 0 or 1
+        q = train_prior if flat else 0.0 if slope(0) <= 0 else 1.0 if slope(1) >= 0 else brentq(slope, 0, 1, xtol=tol, maxiter=max_iter)
     out = p.copy(); out[ok] = adjust(q)
     return out, float(q)
 
@@ -505,7 +508,8 @@ def _store_ref(model) -> tuple[str, str]|None:
     "The store URL and ref ('production' when none) of a model spec `url[@ref]`; None for a model directory."
     model = str(model)
     if '://' not in model: return None
-    url, _, ref = model.rpartition('@') if '@' in model.split('://', 1)[1] else (model, '', '')
+    url, at, ref = model.rpartition('@')
+    if not at or '://' not in url or '/' in ref: url, ref = model, ''  # an '@' in the store's path: a version id or alias holds no '/'
     return url, ref or 'production'
 
 def load_predictor(model:str, # a model directory, or a store URL with an optional @version or @alias (default @production)
@@ -565,7 +569,11 @@ def score_records(model:str, backend:str, workers:int, records:list[dict], all_s
 def _done_ids(out:Path, parts:Path) -> tuple[set, int]:
     "Ids already scored (in `out` and its part files) and the next part number."
     done, files = set(), sorted(parts.glob('part-*.parquet')) if parts.is_dir() else []
-    if out.exists(): done.update(read_results(out)['id'].dropna())
+    if out.exists():
+        earlier = read_results(out)
+        if missing := [c for c in RESULT_COLUMNS if c not in earlier.columns]:  # another table: never taken as done, nor rewritten
+            raise InputError(f"{out} exists and is not a results table (no {', '.join(missing)}); give another output")
+        done.update(earlier['id'].dropna())
     for f in files: done.update(pd.read_parquet(f, columns=['id'])['id'].dropna())
     return done, (int(files[-1].stem.split('-')[1]) + 1 if files else 0)
 
@@ -603,12 +611,18 @@ def _chunks(inputs:list, done:set, chunk:int, progress:bool, counts:dict, sent:s
 
 def _dask_client(address:str):
     "A distributed `Client` for a scheduler address or `local:N`, and how many workers share a machine's cores."
+    import dask
     from distributed import Client, LocalCluster
     if address.startswith('local:'):
-        n = int(address.split(':', 1)[1])
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        n = address.split(':', 1)[1]
+        if not (n.isdigit() and int(n) >= 1): raise InputError(f"dask {address!r}: local:N needs N, the number of worker processes, a whole number of 1 or more")
+        n = int(n)
+        # Dask's nannies set OMP_NUM_THREADS=1 for their workers, and in this process: each worker keeps cores // n threads, this process its own
+        with dask.config.set({'distributed.nanny.pre-spawn-environ.OMP_NUM_THREADS': None}):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster), n, cluster
-    return Client(address), 1, None
+    try: return Client(address), 1, None
+    except ValueError as e: raise InputError(f"dask {address!r}: {e}; give a scheduler address (tcp://host:8786) or local:N") from None
 
 # %% ../nbs/09_predict.ipynb #84e1df6a
 def predict_files(model:str, # a model directory or store URL[@ref]
@@ -623,8 +637,10 @@ def predict_files(model:str, # a model directory or store URL[@ref]
     "Score every email of `inputs` into `out`, resuming a previous run; counts of scored, skipped, duplicate, errored (unscored) and total rows."
     out, inputs = Path(out), list(inputs)
     if out.suffix.lower() not in ('.parquet', '.csv', '.tsv', '.jsonl', '.json'): raise InputError(f"{out}: use a .parquet, .csv, .tsv, .jsonl or .json output")
-    parts = out.with_name(out.name + '.parts'); parts.mkdir(parents=True, exist_ok=True)
+    if not (isinstance(chunk, (int, np.integer)) and chunk >= 1): raise InputError(f"chunk must be a whole number of emails, 1 or more, got {chunk!r}")
+    parts = out.with_name(out.name + '.parts')
     spec, (done, n) = pinned_model(model), _done_ids(out, parts)  # one version for the whole run, however its alias moves
+    parts.mkdir(parents=True, exist_ok=True)
     counts = dict(scored=0, skipped=0, duplicates=0)
     t0 = time.perf_counter()
     chunks = _chunks(inputs, done, chunk, progress, counts, _sent_thread_ids(inputs, chunk, progress))
