@@ -27,8 +27,8 @@ __all__ = ['MODEL_FORMAT', 'MODEL_TYPES', 'BACKENDS', 'DEFAULT_TOKEN_CAP', 'PREP
            'LOADED_MAX', 'AWDClassifier', 'fastai_to_plain', 'read_model_json', 'jobmail_function', 'true_index',
            'load_ulmfit_head', 'resolve_backend', 'prepare_model', 'vocab_index', 'PreparedError', 'Predictor',
            'encode_texts', 'prepare_emails', 'unreadable_reason', 'adapt_prior', 'results_table', 'read_results',
-           'load_predictor', 'pinned_model', 'adapt_results', 'cached_predictor', 'score_records', 'predict_files',
-           'predict_cli']
+           'store_ref', 'load_predictor', 'pinned_model', 'adapt_results', 'cached_predictor', 'score_records',
+           'predict_files', 'predict_cli']
 
 # %% ../nbs/09_predict.ipynb #4ffa62d5
 def _lin_bn(n_in:int, n_out:int, relu:bool) -> nn.Sequential:
@@ -504,7 +504,7 @@ def read_results(path, # a results table `predict_files` wrote: .parquet, .csv, 
     return df.assign(**{c: _typed(df[c], t) for c, t in RESULT_TYPES.items() if c in df.columns})
 
 # %% ../nbs/09_predict.ipynb #e78ee6c5
-def _store_ref(model) -> tuple[str, str]|None:
+def store_ref(model) -> tuple[str, str]|None:
     "The store URL and ref ('production' when none) of a model spec `url[@ref]`; None for a model directory."
     model = str(model)
     if '://' not in model: return None
@@ -516,15 +516,15 @@ def load_predictor(model:str, # a model directory, or a store URL with an option
                    **kwargs, # passed to `Predictor`
                   ) -> Predictor:
     "The `Predictor` that `model` names."
-    if (store_ref := _store_ref(model)) is not None: return Predictor.from_store(*store_ref, **kwargs)
+    if (url_ref := store_ref(model)) is not None: return Predictor.from_store(*url_ref, **kwargs)
     return Predictor.from_dir(model, **kwargs)
 
 def pinned_model(model:str, # a model directory, or a store URL with an optional @version or @alias (default @production)
                 ) -> str:
     "`model` with a store alias resolved to the version id it names now: what every worker of one run loads."
-    if (store_ref := _store_ref(model)) is None: return str(model)
+    if (url_ref := store_ref(model)) is None: return str(model)
     from jobmail.registry import VERSION_RE, open_store
-    url, ref = store_ref
+    url, ref = url_ref
     return f"{url}@{ref if VERSION_RE.match(ref) else open_store(url).resolve(ref)}"  # a version id never changes: no need to ask
 
 def adapt_results(results:pd.DataFrame, # a `results_table` (or one adapted before: its `job_app_prob_model` is used)
@@ -544,7 +544,7 @@ def adapt_results(results:pd.DataFrame, # a `results_table` (or one adapted befo
 
 def _model_identity(spec:str) -> str:
     "What a pinned model spec names: a store version (the spec itself), or a directory's path and manifest hash."
-    if _store_ref(spec) is not None: return spec
+    if store_ref(spec) is not None: return spec
     manifest = Path(spec).resolve()/'MANIFEST.json'
     return f"{manifest.parent}@{hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else 'unsealed'}"
 

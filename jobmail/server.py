@@ -535,12 +535,9 @@ def load_predictor(spec:str='', # a model dir, a store URL[@version], or '' for 
                    torch_threads:int=0, # intra-op threads for the model (0: the Predictor's default)
                   ):
     "Load the `Predictor` that `spec` names."
-    from jobmail.predict import Predictor
+    from jobmail.predict import Predictor, store_ref
     if not spec: predictor = Predictor.from_store(get_config().store, 'production')
-    elif '://' in spec:
-        scheme, rest = spec.split('://', 1)
-        path, at, ref = rest.rpartition('@')
-        predictor = Predictor.from_store(f'{scheme}://{path}' if at else spec, ref if at else 'production')
+    elif (url_ref := store_ref(spec)) is not None: predictor = Predictor.from_store(*url_ref)
     elif Path(spec).is_dir(): predictor = Predictor.from_dir(spec)
     else: raise ModelError(f"{spec}: not a model directory or a store URL")
     if torch_threads:
