@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/lm.html.md"""
 
 # %% ../nbs/05_lm.ipynb #39f7efcf
 from __future__ import annotations
-import json, os, pickle, socket, time
+import json, os, pickle, socket, threading, time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -47,11 +47,24 @@ _FIXES = ("fixes: connect to the internet once so fastai can download and cache 
           "--pretrained PATH with a folder holding fastai's wt103 files (a .pth state dict and an itos .pkl), "
           "or pass --pretrained none to train the LM from scratch (weaker)")
 
+def _lookup(host:str, port:int, timeout:float) -> list:
+    "The addresses of `host`, [] when the lookup fails or takes more than `timeout` seconds (a resolver that never answers)."
+    found = []
+    def lookup():
+        try: found.extend(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError: pass
+    t = threading.Thread(target=lookup, daemon=True); t.start(); t.join(timeout)
+    return [] if t.is_alive() else found
+
 def _reachable(url:str, timeout:float=3.0) -> bool:
-    u = urlparse(url)
-    try:
-        with socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)), timeout=timeout): return True
-    except OSError: return False
+    "Whether `url`'s server accepts a connection within `timeout` seconds, the name lookup included (`create_connection` leaves it unbounded)."
+    u, start = urlparse(url), time.monotonic()
+    for *_, addr in _lookup(u.hostname, u.port or (443 if u.scheme == 'https' else 80), timeout):
+        if (left := timeout - (time.monotonic() - start)) <= 0: break
+        try:
+            with socket.create_connection(addr[:2], timeout=left): return True
+        except OSError: pass
+    return False
 
 def _folder_files(folder:Path) -> tuple[Path, Path]:
     pth, pkl = sorted(folder.glob('*.pth')), sorted(folder.glob('*.pkl'))
@@ -95,11 +108,15 @@ def lm_corpus(tables:list[pd.DataFrame], # emails/dataset tables or text corpora
               max_docs:int|None=None, # keep at most this many texts (a seeded sample), None for all
               seed:int=42, # seed of that sample
              ) -> list[str]:
-    "Model input texts of every non-test row of `tables`, for language-model fine-tuning."
-    texts = []
-    for df in tables:
-        if 'split' in df.columns: df = df[df['split'] != 'test']
-        texts += [t for t in model_inputs(df, max_chars=max_chars) if t.strip()]
+    "Distinct model input texts of `tables` for language-model fine-tuning, without the test split's emails: their rows, ids and texts in any table."
+    inputs = [model_inputs(df, max_chars=max_chars) for df in tables]
+    tests = [(df['split'] == 'test').tolist() if 'split' in df.columns else [False] * len(df) for df in tables]
+    ids = [['' if i is None or i != i else str(i) for i in df['id']] if 'id' in df.columns else [''] * len(df) for df in tables]
+    test_texts = {t for ts, fs in zip(inputs, tests) for t, f in zip(ts, fs) if f}
+    test_ids = {i for ii, fs in zip(ids, tests) for i, f in zip(ii, fs) if f} - {''}
+    texts = [t for ts, fs, ii in zip(inputs, tests, ids) for t, f, i in zip(ts, fs, ii)
+             if t.strip() and not f and t not in test_texts and i not in test_ids]
+    texts = list(dict.fromkeys(texts))  # copies of a text would land in both the LM's training and validation texts
     if max_docs is not None and len(texts) > max_docs:
         texts = pd.Series(texts).sample(max_docs, random_state=seed).tolist()
     if not texts: raise InputError("the LM corpus is empty (no non-test rows with text)")
@@ -204,6 +221,9 @@ def train_lm(texts:list[str], # the LM corpus (`lm_corpus`)
     "Fine-tune an AWD-LSTM LM on `texts` and write the LM directory (encoder, vocab, lm.json, perplexity.png)."
     out = Path(out)
     config = awd_config(size)
+    if pretrained == 'wt103' and size != 'full':  # refused before the download (or the offline error, whose fixes would not help)
+        raise ModelError(f"fastai's wt103 weights exist only for the full size; use --size full with them, or --size {size} "
+                         f"with --pretrained none or a folder of {size}-size weights")
     files = pretrained_files(pretrained)
     if files is not None:
         have = _pretrained_config(files)

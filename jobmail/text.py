@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/text.html.md"""
 
 # %% ../nbs/02_text.ipynb #ed10a59f
 from __future__ import annotations
-import email, email.parser, email.policy, email.utils, gzip, json, random, re
+import email, email.parser, email.policy, email.utils, gzip, ipaddress, json, random, re
 from itertools import chain, combinations
 
 import pandas as pd
@@ -43,8 +43,12 @@ _two_level = {'co', 'com', 'ac', 'gov', 'org', 'net', 'edu', 'ne', 'or', 'go'}
 
 def registrable_domain(domain:str, # a host name such as 'us.greenhouse-mail.io'
                       ) -> str:
-    "The domain a company registered: the last two labels, or three under a country's second level (`co.uk`)."
-    labels = [l for l in domain.lower().strip().strip('.').split('.') if l]
+    "The domain a company registered: the last two labels, or three under a country's second level (`co.uk`); an IP address whole."
+    host = domain.lower().strip().strip('.')
+    if host.endswith(']') or host[-1:].isdigit():  # no top-level domain ends in a digit: maybe an address (`user@[10.0.0.1]`)
+        try: return str(ipaddress.ip_address(host.removeprefix('[').removesuffix(']').removeprefix('ipv6:')))
+        except ValueError: pass
+    labels = [l for l in host.split('.') if l]
     keep = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _two_level else 2
     return '.'.join(labels[-keep:])
 
