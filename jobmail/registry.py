@@ -93,6 +93,7 @@ def read_manifest(path, # a model directory
                  ) -> dict:
     "The parsed `MANIFEST.json` of a model directory, refusing a missing or malformed one."
     mf = Path(path)/MANIFEST
+    if not Path(path).is_dir(): raise StoreError(f"{path}: no such directory")  # a mistyped path, not one to seal
     if not mf.is_file(): raise StoreError(f"{path}: no {MANIFEST}; seal the directory with jobmail.registry.seal_model_dir first")
     try: manifest = json.loads(mf.read_text())
     except (ValueError, UnicodeDecodeError) as e: raise StoreError(f"{mf}: unreadable manifest ({e})") from None
@@ -335,7 +336,10 @@ def list(self:Store) -> list[dict]:
     for name, doc in self.aliases().items(): pointing.setdefault(doc['version'], []).append(name)
     rows = []
     for v in self.versions():
-        rec = self.record(v)
+        try: rec = self.record(v)
+        except StoreError:
+            if self._read(f'records/{v}.json')[0] is None: continue  # deleted since it was listed
+            raise
         rows.append({'version': v, 'created': rec['created'], 'by': rec.get('by', ''), 'size': rec['size'],
                      'files': len(rec['files']), 'aliases': pointing.get(v, []), 'card': rec.get('card', {})})
     return rows
@@ -425,15 +429,28 @@ def pull(self:Store, ref:str, # a version id, an alias such as 'production', or 
     rec = self.record(version)
     if dest is not None: return _pull_into(self, ref, rec, Path(dest), progress)
     cache = _cache_dir(self, version)
-    with _flocked(cache.parent/f'.{version}.lock'): return _pull_into(self, ref, rec, cache, progress)  # downloaded once, however many pull it
+    with _flocked(cache.parent/f'.{version}.lock'):  # downloaded once, however many pull it
+        if cache.exists():
+            if _same_version(cache, rec): return _mark_pulled(self, cache, rec)
+            _discard_damaged(cache)
+        return _pull_into(self, ref, rec, cache, progress)
+
+def _discard_damaged(cache:Path):
+    "Move a cached copy that fails verification out of the way (renamed first, so no reader sees it half removed), then remove it."
+    warnings.warn(f"{cache}: the cached copy fails verification (changed or damaged since it was pulled); pulling it again", stacklevel=3)
+    aside = cache.with_name(f'.{cache.name}.damaged-{secrets.token_hex(8)}')
+    os.replace(cache, aside)
+    shutil.rmtree(aside, ignore_errors=True)
 
 # %% ../nbs/08_registry.ipynb #e6460e25
 def _update_alias(self:Store, name:str, change) -> dict:
     "Apply `change(doc) -> doc` to alias `name` by compare-and-swap, retrying when another writer got there first."
     if not ALIAS_RE.match(name) or name == LATEST: raise StoreError(f"{name!r} cannot be an alias name (letters, digits, _ . -; not 'latest')")
+    write_id = secrets.token_hex(8)  # marks our write: S3 refuses the resend of a conditional PUT that had landed, its answer lost
     for attempt in range(30):
         doc, token = self._read_json(f'aliases/{name}.json')
-        new = change(doc)
+        if doc is not None and doc.get('write') == write_id: return doc  # ours landed: applying `change` again would roll back twice
+        new = {**change(doc), 'write': write_id}
         try:
             self._write_json(f'aliases/{name}.json', new, expect=token if doc is not None else None)
             return new
@@ -608,6 +625,8 @@ class S3Store(Store):
         self.bucket, self.prefix = bucket, prefix.strip('/')
         self.url = f"s3://{bucket}/{self.prefix}".rstrip('/')
         self.endpoint_url = endpoint_url or os.environ.get('AWS_ENDPOINT_URL') or None
+        if self.endpoint_url and ((u := urlparse(self.endpoint_url)).scheme not in ('http', 'https') or not u.netloc):
+            raise StoreError(f"{self.endpoint_url!r} is not an S3 endpoint URL: give its scheme, e.g. http://127.0.0.1:9000")
         retries = {'total_max_attempts': int(max_attempts or os.environ.get('AWS_MAX_ATTEMPTS', 8)),
                    'mode': retry_mode or os.environ.get('AWS_RETRY_MODE', 'standard')}
         config = Config(retries=retries, connect_timeout=10, read_timeout=120,
