@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #291ecf57
 from __future__ import annotations
-import numbers, os
+import numbers, os, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,9 +123,10 @@ def _table_kind(path:Path) -> str:
     kind = suffixes[-1].lstrip('.') if suffixes else ''
     if kind not in ('parquet', 'csv', 'tsv', 'jsonl', 'json'):
         raise InputError(f"{path}: unknown table format {kind or '(no extension)'!r}; use .parquet, .csv, .tsv, .jsonl or .json")
+    if kind == 'parquet' and path.suffix.lower() == '.gz': raise InputError(f"{path}: parquet is compressed already; name it .parquet")
     return kind
 
-def read_table(path, # a .parquet, .csv, .tsv, .jsonl or .json file (optionally .gz)
+def read_table(path, # a .parquet, .csv, .tsv, .jsonl or .json file (the text formats optionally .gz)
               ) -> pd.DataFrame:
     "Read a table file into a DataFrame, choosing the format from the extension; a damaged file is an `InputError`."
     path = Path(path)
@@ -133,7 +134,11 @@ def read_table(path, # a .parquet, .csv, .tsv, .jsonl or .json file (optionally 
     if not path.exists(): raise InputError(f"{path}: no such file")
     try:
         if kind == 'parquet': return pd.read_parquet(path)
-        if kind in ('csv', 'tsv'): return pd.read_csv(path, sep='\t' if kind == 'tsv' else ',', dtype=str, keep_default_na=False)
+        if kind in ('csv', 'tsv'):
+            df = pd.read_csv(path, sep='\t' if kind == 'tsv' else ',', dtype=str, keep_default_na=False)
+            # rows one field longer than the header make pandas take the first column as the index, shifting every value
+            if not isinstance(df.index, pd.RangeIndex): raise ValueError("its rows have more fields than its header (a delimiter at the end of each line?)")
+            return df
         return pd.read_json(path, lines=kind == 'jsonl', dtype=False, encoding='utf-8-sig')  # -sig: a byte order mark is no JSON
     except (ValueError, OSError, EOFError) as e:  # pandas' and pyarrow's parse errors are ValueErrors, a damaged .gz an OSError or EOFError
         raise InputError(f"{path}: unreadable as {kind}: {e}") from None
@@ -141,15 +146,20 @@ def read_table(path, # a .parquet, .csv, .tsv, .jsonl or .json file (optionally 
 def write_table(df:pd.DataFrame, # the table to write
                 path, # destination; the extension picks the format
                ) -> Path:
-    "Write `df` to `path` in the format its extension names, creating parent folders; an unwritable path is an `InputError`."
+    "Write `df` to `path` in the format its extension names, creating parent folders; a failed write is an `InputError` and leaves the file as it was."
     path = Path(path)
     kind = _table_kind(path)
+    part = path.with_name(f'.{uuid.uuid4().hex[:8]}.{path.name}')  # written whole, then moved in; same suffixes, so the same compression
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if kind == 'parquet': df.to_parquet(path, index=False)
-        elif kind in ('csv', 'tsv'): df.to_csv(path, sep='\t' if kind == 'tsv' else ',', index=False)
-        else: df.to_json(path, orient='records', lines=kind == 'jsonl', date_format='iso', force_ascii=False)
+        if kind == 'parquet': df.to_parquet(part, index=False)
+        elif kind in ('csv', 'tsv'): df.to_csv(part, sep='\t' if kind == 'tsv' else ',', index=False)
+        else: df.to_json(part, orient='records', lines=kind == 'jsonl', date_format='iso', force_ascii=False)
+        os.replace(part, path)
     except OSError as e: raise InputError(f"{path}: not writable ({e.strerror or e})") from None
+    except (ValueError, TypeError) as e: raise InputError(f"{path}: this table cannot be written as {kind}: {e}") from None  # an unencodable string, a column pyarrow cannot convert
+    finally:
+        if part.exists(): part.unlink()
     return path
 
 # %% ../nbs/00_core.ipynb #2bfc03b9
@@ -170,7 +180,7 @@ class Config:
     "jobmail's settings, read from the environment."
     home: Path = field(default_factory=lambda: Path(os.environ.get('JOBMAIL_HOME') or Path.home()/'.jobmail').expanduser().absolute())
     store: str = field(default_factory=lambda: os.environ.get('JOBMAIL_STORE', ''))
-    shared_data: Path|None = field(default_factory=lambda: Path(os.environ['JOBMAIL_SHARED_DATA']) if os.environ.get('JOBMAIL_SHARED_DATA') else None)
+    shared_data: Path|None = field(default_factory=lambda: Path(os.environ['JOBMAIL_SHARED_DATA']).expanduser() if os.environ.get('JOBMAIL_SHARED_DATA') else None)
     seed: int = field(default_factory=lambda: _env_seed(os.environ.get('JOBMAIL_SEED', '').strip() or '42'))
 
     def __post_init__(self):

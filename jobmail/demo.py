@@ -17,7 +17,7 @@ from typing import Annotated
 import pandas as pd
 from fastcore.script import call_parse
 
-from .core import InputError, read_table
+from .core import InputError, check_seed, read_table
 
 # %% auto #0
 __all__ = ['COMPANIES', 'COMPANIES_FR', 'ROLES', 'ROLES_FR', 'FIRST', 'LAST', 'CITIES', 'CITIES_FR', 'RECIPIENT', 'OWNER',
@@ -623,17 +623,17 @@ def _fill(rng:random.Random, kind:Kind, f:dict) -> tuple[str, str, list[str]]:
 _LAYOUTS = {
     'table': '<html><body style="font-family:Arial"><table width="600" cellpadding="0" cellspacing="0"><tr><td>{logo}</td></tr>'
              '<tr><td style="padding:20px">{body}</td></tr><tr><td style="font-size:11px;color:#888">{footer}</td></tr></table></body></html>',
-    'card': '<!DOCTYPE html><html><head><meta charset="utf-8"><style>.card{{max-width:560px;margin:auto}}</style></head><body>'
+    'card': '<!DOCTYPE html><html><head><meta charset="{charset}"><style>.card{{max-width:560px;margin:auto}}</style></head><body>'
             '<div class="card"><div class="header">{logo}</div>{body}<hr><div class="footer">{footer}</div></div></body></html>',
     'social': '<html><body><span style="display:none">{preheader}&#8203;&#8203;&#8203;</span><table role="presentation">'
               '<tr><td>{logo}</td></tr><tr><td>{body}</td></tr><tr><td><small>{footer}</small></td></tr></table></body></html>',
     'receipt': '<html><body><h2>{logo}</h2>{body}<table border="1"><tr><td>Questions?</td><td>{footer}</td></tr></table></body></html>',
 }
 
-def _html(paras:list[str], layout:str, logo:str, footer:str) -> str:
+def _html(paras:list[str], layout:str, logo:str, footer:str, charset:str) -> str:
     link = re.compile(r'(https?://[^\s<]*[^\s<.,;:!?)])')
     body = ''.join('<p>' + link.sub(r'<a href="\1">\1</a>', escape(p)).replace('\n', '<br>') + '</p>' for p in paras)
-    return _LAYOUTS[layout].format(logo=escape(logo), body=body, footer=escape(footer), preheader=escape(paras[0][:80] if paras else ''))
+    return _LAYOUTS[layout].format(logo=escape(logo), body=body, footer=escape(footer), preheader=escape(paras[0][:80] if paras else ''), charset=charset)
 
 def _charset(rng:random.Random, text:str, lang:str) -> str:
     for cs in (('iso-8859-1', 'windows-1252') if lang == 'fr' and rng.random() < 0.6 else ()) + (('us-ascii',) if rng.random() < 0.3 else ()):
@@ -683,8 +683,8 @@ def build_message(rng:random.Random, # the mailbox's generator
         return msg
     logo = email.utils.parseaddr(sender)[0] or domain
     footer = f'© 2025 {logo}' + (f' · Unsubscribe: https://{domain}/unsubscribe' if kind.bulk else '')
-    html = _html(paras, kind.style, logo, footer)
-    cs = _charset(rng, text + html, kind.lang)
+    cs = _charset(rng, text + logo + footer, kind.lang)  # the layouts add ASCII only: the charset the page declares is the one it is sent in
+    html = _html(paras, kind.style, logo, footer, cs)
     if not paras or rng.random() < kind.html_only:
         msg.set_content(html, subtype='html', charset=cs, cte=_cte(rng, cs))
     else:
@@ -752,7 +752,7 @@ def demo_messages(n:int=1200, # number of messages
                  ) -> list[tuple[EmailMessage, dict]]:
     "The demo mailbox in memory: `(message, label)` pairs in date order, label = `{id, job_app, status, kind, lang}`."
     if n < 1: raise InputError(f"n must be at least 1, got {n}")
-    rng, start = random.Random(seed), datetime(2025, 1, 6, 8, tzinfo=timezone.utc)
+    rng, start = random.Random(check_seed(seed)), datetime(2025, 1, 6, 8, tzinfo=timezone.utc)  # checked: Random(-1) is Random(1)
     planned, n_msgs, n_job = [], 0, 0
     while n_msgs < n:
         when = start + timedelta(minutes=rng.randrange(0, 300 * 24 * 60))
