@@ -201,13 +201,16 @@ def sent_flags(df:pd.DataFrame, # an emails table, with or without `thread_id`, 
 def model_inputs(df:pd.DataFrame, # a table with `text` (or `body`) and optionally `subject`, `sender`, `headers`, `quoted`, `thread_id`, `labels`, `sent_in_thread`
                  max_chars:int=MAX_CHARS, # cap on each result's length
                 ) -> list[str]:
-    "`model_input` for every row of `df`."
+    "`model_input` for every row of `df`; a row that cannot be read is an `InputError` naming it."
     body = 'text' if 'text' in df.columns else 'body' if 'body' in df.columns else None
     if body is None and 'subject' not in df.columns:
         raise InputError(f"the table needs a text (or body) or subject column; it has {', '.join(map(str, df.columns))}")
     col = lambda c: df[c].tolist() if c and c in df.columns else [None]*len(df)
-    return [model_input(s, f, t, h, max_chars, sent_in_thread=sent, quoted=q)
-            for s, f, t, h, sent, q in zip(col('subject'), col('sender'), col(body), col('headers'), sent_flags(df), col('quoted'))]
+    inputs = []
+    for row, i, s, f, t, h, sent, q in zip(df.index, col('id'), col('subject'), col('sender'), col(body), col('headers'), sent_flags(df), col('quoted')):
+        try: inputs.append(model_input(s, f, t, h, max_chars, sent_in_thread=sent, quoted=q))
+        except InputError as e: raise InputError(f"row {row!r}" + (f" (id {i!r})" if i is not None else '') + f": {e}") from None
+    return inputs
 
 # %% ../nbs/02_text.ipynb #6546bf48
 _re_pieces = re.compile(r'(?<=\S) |(\S+|\s+)')
