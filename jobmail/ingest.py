@@ -425,11 +425,15 @@ def _part_bytes(part:Message) -> bytes:
     except UnicodeEncodeError: raw = payload[:MAX_PART_BYTES].encode('utf-8', 'surrogateescape')
     return transfer_decode(raw, cte)
 
+def _has_body(part:Message) -> bool:
+    "Whether a part holds anything: sub-parts, or a body that is not blank."
+    payload = part.get_payload()
+    return bool(payload.strip() if isinstance(payload, (str, bytes)) else payload)
+
 def _best_alternative(kids:list) -> Message:
     "The alternative to read: plain text unless it is a stub beside an HTML version that is not empty."
     types = [content_type(k) if isinstance(k, Message) else '' for k in kids]
-    richer = next((k for k, t in zip(kids, types) if (t == 'text/html' or t.startswith('multipart/')) and k.get_payload()
-                   and (not isinstance(k.get_payload(), (str, bytes)) or k.get_payload().strip())), None)
+    richer = next((k for k, t in zip(kids, types) if (t == 'text/html' or t.startswith('multipart/')) and _has_body(k)), None)
     if 'text/plain' in types:
         plain = kids[types.index('text/plain')]
         body = plain.get_payload()
