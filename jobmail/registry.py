@@ -430,6 +430,7 @@ def pull(self:Store, ref:str, # a version id, an alias such as 'production', or 
     if dest is not None: return _pull_into(self, ref, rec, Path(dest), progress)
     cache = _cache_dir(self, version)
     with _flocked(cache.parent/f'.{version}.lock'):  # downloaded once, however many pull it
+        for left in cache.parent.glob(f'.{version}.partial-*'): shutil.rmtree(left, ignore_errors=True)  # a killed pull's: under the lock, no live pull's
         if cache.exists():
             if _same_version(cache, rec): return _mark_pulled(self, cache, rec)
             _discard_damaged(cache)
