@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/registry.html.md"""
 
 # %% ../nbs/08_registry.ipynb #aef6bacb
 from __future__ import annotations
-import contextlib, getpass, hashlib, json, os, re, secrets, shutil, socket, tempfile, time, warnings
+import contextlib, getpass, hashlib, json, os, re, secrets, shutil, socket, sys, tempfile, time, warnings
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse, unquote
@@ -847,7 +847,10 @@ def list_cli(store:str, # the store: file:///path, s3://bucket/prefix or a folde
              json_out:bool=False, # print JSON instead of a table
             ):
     "List a store's versions with their aliases and model-card summaries."
-    rows = open_store(store, endpoint_url=endpoint_url).list()
+    st = open_store(store, endpoint_url=endpoint_url)
+    rows = st.list()
+    if isinstance(st, FileStore) and not st.root.exists():  # a mistyped path would look like an empty store
+        print(f"note: {st.root} does not exist: no store there yet (the first push creates it)", file=sys.stderr)
     print(json.dumps(rows, indent=1) if json_out else format_versions(rows))
     return rows
 
