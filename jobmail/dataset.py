@@ -21,7 +21,7 @@ from fastprogress.fastprogress import progress_bar
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .core import InputError, check_columns, check_label, check_seed, get_config, read_table, write_table
+from .core import InputError, check_columns, check_label, check_seed, get_config, read_table, write_table, _table_kind
 from .text import registrable_domain, sender_host
 
 # %% auto #0
@@ -608,6 +608,9 @@ def build_dataset(emails:pd.DataFrame, # an emails table with at least id, subje
     for n in balance_notes: _warn(notes, n)
     balance_dropped = _counts(df.split[~kept], capped_names[~kept])
     df = df[kept].reset_index(drop=True)
+    empty_splits = [s for s, f in zip(SPLITS, fractions) if f > 0 and not (df.split == s).any()]
+    if empty_splits:
+        _warn(notes, f"split(s) {', '.join(empty_splits)} are empty: {df.group.nunique()} template group(s) are too few for split {fractions.tolist()}")
     across = int((df.groupby('group').split.nunique() > 1).sum())
     if across and by == 'source':
         _warn(notes, f"{across} template group(s) have emails from sources in different splits: their near-copies are on both sides")
@@ -683,7 +686,7 @@ def write_card(report:dict, # from `build_dataset`
     "Write `OUT.card.json`, `OUT.card.md` and `OUT.card.png` next to the dataset `out`."
     import matplotlib.pyplot as plt
     out = Path(out)
-    stem = out.parent/out.name.split('.')[0]
+    stem = (out.with_suffix('') if out.suffix.lower() == '.gz' else out).with_suffix('')  # only the table's own suffixes go
     paths = [Path(f"{stem}.card.{ext}") for ext in ('json', 'md', 'png')]
     paths[0].write_text(json.dumps(report, indent=1, ensure_ascii=False))
     paths[1].write_text(card_markdown(report))
@@ -705,6 +708,7 @@ def dataset_cli(emails:str, # emails table (.parquet, .csv, .tsv, .jsonl, .json)
                ):
     "Group templates, cap, split and balance an emails table into a training dataset with its card."
     if not Out: raise InputError("an output path is required: -o OUT")
+    _table_kind(Path(Out))  # a wrong extension fails now, not after the whole build
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', DatasetWarning)  # they are printed from the report below
         df, report = build_dataset(read_table(emails), read_table(labels) if labels else None, per_group=per_group,
