@@ -20,7 +20,7 @@ import fastai, sklearn
 from safetensors.torch import save_file
 
 import jobmail
-from .core import STATUSES, InputError, ModelError, check_columns, labels_of, read_table, project_root
+from .core import STATUSES, InputError, ModelError, check_columns, check_splits, labels_of, read_table, project_root
 from .text import model_inputs, FastTokenizer
 from .lm import awd_config, load_lm_dir
 from .linear import LinearModel
@@ -43,6 +43,7 @@ def head_table(df:pd.DataFrame, # a dataset table (`jobmail.dataset.build_datase
     "Model input `text`, label `y` and `is_valid` for one head, labels validated by `labels_of`."
     if head not in HEADS: raise InputError(f"unknown head {head!r}; use one of {', '.join(HEADS)}")
     check_columns(df, ['job_app', 'status', 'split'], 'dataset')
+    df = df.assign(split=check_splits(df))
     df = df[df['split'].isin(splits)].reset_index(drop=True)
     job_app, status = labels_of(df)
     out = pd.DataFrame({'text': model_inputs(df), 'job_app': job_app, 'status': status,
@@ -319,9 +320,8 @@ def train_linear(df:pd.DataFrame, # a dataset table with job_app, status and spl
                  demo_mail:bool=False, # add the demo mailbox (`training_demo`) to the training rows
                 ) -> Path:
     "Train the linear model on the train split, write it with its card and seal the directory."
-    check_columns(df, ['split'], 'dataset')
     demo = training_demo(seed) if demo_mail else df.iloc[:0]
-    train = pd.concat([df[df['split'] == 'train'], demo], ignore_index=True)
+    train = pd.concat([df[check_splits(df) == 'train'], demo], ignore_index=True)
     model = LinearModel.train(train, seed=seed)
     path = model.save(out)
     write_card(path, dict(card_fields('linear', df, scikit_learn=sklearn.__version__), demo_rows=len(demo), **model.describe(train)))

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['STATUSES', 'STATUS_DEFINITIONS', 'STATUS_PRECEDENCE', 'EMAIL_COLUMNS', 'JobmailError', 'InputError', 'ModelError',
-           'StoreError', 'check_label', 'empty_emails', 'check_columns', 'labels_of', 'check_seed', 'read_table',
-           'write_table', 'project_root', 'Config', 'get_config', 'shared_data']
+__all__ = ['STATUSES', 'STATUS_DEFINITIONS', 'STATUS_PRECEDENCE', 'EMAIL_COLUMNS', 'SPLITS', 'JobmailError', 'InputError',
+           'ModelError', 'StoreError', 'check_label', 'empty_emails', 'check_columns', 'check_splits', 'labels_of',
+           'check_seed', 'read_table', 'write_table', 'project_root', 'Config', 'get_config', 'shared_data']
 
 # %% ../nbs/00_core.ipynb #1723ef34
 STATUSES = ('applied', 'interview', 'assessment', 'offer', 'rejection', 'other')
@@ -100,6 +100,18 @@ def check_columns(df:pd.DataFrame, # a table a user handed us
     missing = [c for c in required if c not in df.columns]
     if missing: raise InputError(f"{what} is missing column(s) {', '.join(missing)}; it has {', '.join(map(str, df.columns))}")
     return df
+
+# %% ../nbs/00_core.ipynb #d53f66ff
+SPLITS = ('train', 'valid', 'test')
+
+def check_splits(df:pd.DataFrame, # a dataset table with a split column
+                ) -> pd.Series:
+    "Each row's split, stripped and lowercased (' Train' is 'train'); `InputError` naming any that is not train, valid or test."
+    check_columns(df, ['split'], 'dataset')
+    split = df['split'].map(lambda s: s.strip().lower() if isinstance(s, str) else s)
+    bad = sorted({repr(s) for s in split if s not in SPLITS})
+    if bad: raise InputError(f"split must be one of {', '.join(SPLITS)}, got {', '.join(bad[:5])}")
+    return split
 
 # %% ../nbs/00_core.ipynb #5bc3c0fd
 def labels_of(df:pd.DataFrame, # a dataset table with job_app and status

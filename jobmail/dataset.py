@@ -21,11 +21,11 @@ from fastprogress.fastprogress import progress_bar
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .core import InputError, check_columns, check_label, check_seed, get_config, read_table, write_table, _table_kind
+from .core import SPLITS, InputError, check_columns, check_label, check_seed, get_config, read_table, write_table, _table_kind
 from .text import registrable_domain, sender_host
 
 # %% auto #0
-__all__ = ['TOKEN_RE', 'DEFAULT_THRESHOLD', 'EMPLOYERS', 'ROLES', 'NAMES', 'SPLITS', 'REQUIRED_COLUMNS', 'LABEL_CONFIDENCE',
+__all__ = ['TOKEN_RE', 'DEFAULT_THRESHOLD', 'EMPLOYERS', 'ROLES', 'NAMES', 'REQUIRED_COLUMNS', 'LABEL_CONFIDENCE',
            'sender_domain', 'mask_token', 'fingerprint_tokens', 'shingle_hashes', 'minhash_signatures',
            'duplicate_keys', 'template_groups', 'common_words', 'compile_template', 'fill_template',
            'distinct_templates', 'template_corpus', 'pair_scores', 'cap_groups', 'split_groups', 'split_sources',
@@ -357,8 +357,6 @@ def cap_groups(groups:pd.Series, # the template group of each email
     return keep
 
 # %% ../nbs/03_dataset.ipynb #b28365aa
-SPLITS = ('train', 'valid', 'test')
-
 def _parse_split(split) -> np.ndarray:
     if isinstance(split, str):
         try: split = [float(x) for x in split.split(',')]

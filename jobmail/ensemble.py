@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
 
-from .core import InputError, ModelError, check_columns, labels_of, read_table
+from .core import InputError, ModelError, check_columns, check_splits, labels_of, read_table
 from .predict import MODEL_FORMAT, Predictor, read_model_json
 from .registry import seal_model_dir
 
@@ -105,8 +105,8 @@ def ensemble_cli(first:str, # a model directory (`jobmail train`, either --model
     valid = None
     if dataset is not None:
         df = read_table(dataset)
-        check_columns(df, ['split'], 'dataset')
-        valid = df[df['split'] == 'valid']
+        valid = df[check_splits(df) == 'valid']
+        if not len(valid) and weight is None: raise InputError(f"{dataset} has no valid rows to choose the weight on; give a dataset with a valid split, or --weight")
     path = build_ensemble(first, second, Output, valid=valid, weight=weight)
     for m in read_model_json(path)['members']:
         print(f"{m['path']}: weight " + ', '.join(f"{h} {w:.2f}" for h, w in {'job_app': m['weight'], **m.get('weights', {})}.items()))
