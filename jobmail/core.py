@@ -16,7 +16,8 @@ import pandas as pd
 # %% auto #0
 __all__ = ['STATUSES', 'STATUS_DEFINITIONS', 'STATUS_PRECEDENCE', 'EMAIL_COLUMNS', 'SPLITS', 'JobmailError', 'InputError',
            'ModelError', 'StoreError', 'check_label', 'empty_emails', 'check_columns', 'check_splits', 'labels_of',
-           'check_seed', 'read_table', 'write_table', 'project_root', 'Config', 'get_config', 'shared_data']
+           'check_seed', 'table_format', 'read_table', 'write_table', 'project_root', 'Config', 'get_config',
+           'shared_data']
 
 # %% ../nbs/00_core.ipynb #1723ef34
 STATUSES = ('applied', 'interview', 'assessment', 'offer', 'rejection', 'other')
@@ -130,7 +131,9 @@ def check_seed(seed, # a random seed a user supplied
     return int(seed)
 
 # %% ../nbs/00_core.ipynb #d73f3847
-def _table_kind(path:Path) -> str:
+def table_format(path:Path, # a table file's path
+                ) -> str:
+    "The format its extension names (parquet, csv, tsv, jsonl or json; the text ones optionally .gz); `InputError` for any other."
     suffixes = [s.lower() for s in path.suffixes if s.lower() != '.gz']
     kind = suffixes[-1].lstrip('.') if suffixes else ''
     if kind not in ('parquet', 'csv', 'tsv', 'jsonl', 'json'):
@@ -142,7 +145,7 @@ def read_table(path, # a .parquet, .csv, .tsv, .jsonl or .json file (the text fo
               ) -> pd.DataFrame:
     "Read a table file into a DataFrame, choosing the format from the extension; a damaged file is an `InputError`."
     path = Path(path)
-    kind = _table_kind(path)
+    kind = table_format(path)
     if not path.exists(): raise InputError(f"{path}: no such file")
     try:
         if kind == 'parquet': return pd.read_parquet(path)
@@ -160,7 +163,7 @@ def write_table(df:pd.DataFrame, # the table to write
                ) -> Path:
     "Write `df` to `path` in the format its extension names, creating parent folders; a failed write is an `InputError` and leaves the file as it was."
     path = Path(path)
-    kind = _table_kind(path)
+    kind = table_format(path)
     part = path.with_name(f'.{uuid.uuid4().hex[:8]}.{path.name}')  # written whole, then moved in; same suffixes, so the same compression
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from fastprogress.fastprogress import progress_bar
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .core import SPLITS, InputError, check_columns, check_label, check_seed, get_config, read_table, write_table, _table_kind
+from .core import SPLITS, InputError, check_columns, check_label, check_seed, get_config, read_table, table_format, write_table
 from .text import registrable_domain, sender_host
 
 # %% auto #0
@@ -706,7 +706,7 @@ def dataset_cli(emails:str, # emails table (.parquet, .csv, .tsv, .jsonl, .json)
                ):
     "Group templates, cap, split and balance an emails table into a training dataset with its card."
     if not Out: raise InputError("an output path is required: -o OUT")
-    _table_kind(Path(Out))  # a wrong extension fails now, not after the whole build
+    table_format(Path(Out))  # a wrong extension fails now, not after the whole build
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', DatasetWarning)  # they are printed from the report below
         df, report = build_dataset(read_table(emails), read_table(labels) if labels else None, per_group=per_group,
