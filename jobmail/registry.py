@@ -702,15 +702,18 @@ class S3Store(Store):
         from botocore.exceptions import ClientError
         pinned = pin.get('version_id')
         if not pinned: raise StoreError(f"the record of {key} pins no S3 object version")
+        if not self._present(key, pin):
+            raise StoreError(f"{key}: its pinned object version {pinned} was deleted from the bucket; the version cannot be restored")
         with self._errors(f"downloading {key}"):
             try: current = self.client.head_object(Bucket=self.bucket, Key=self._key(key)).get('VersionId')
             except ClientError as e:
                 if e.response.get('Error', {}).get('Code') not in ('404', 'NoSuchKey'): raise
-                raise StoreError(f"{key} was deleted behind the store's back (pinned object version {pinned})") from None
-            if current != pinned:
-                raise StoreError(f"{key} was overwritten behind the store's back (pinned object version {pinned}, now {current})")
+                current = 'a delete marker'
             self.client.download_file(self.bucket, self._key(key), str(dest), ExtraArgs={'VersionId': pinned},
                                       Config=self.transfer, Callback=callback)
+        if current != pinned:
+            warnings.warn(f"{self.url}: {key} was changed behind the store's back (the current object is {current}); "
+                          f"pulled its pinned object version {pinned}, the bytes the version sealed", stacklevel=4)
 
     def _present(self, key, pin):
         from botocore.exceptions import ClientError
