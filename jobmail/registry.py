@@ -213,8 +213,10 @@ class Store:
     def _read_json(self, key:str) -> tuple[dict|None, object]:
         data, token = self._read(key)
         if data is None: return None, token
-        try: return json.loads(data), token
+        try: doc = json.loads(data)
         except ValueError as e: raise StoreError(f"{self.url}: {key} is not valid JSON ({e})") from None
+        if not isinstance(doc, dict): raise StoreError(f"{self.url}: {key} must hold a JSON object, got {type(doc).__name__}")
+        return doc, token
 
     def _write_json(self, key:str, obj:dict, expect=_ANY):
         self._write(key, (json.dumps(obj, indent=1, sort_keys=True) + '\n').encode(), expect)
@@ -226,7 +228,12 @@ class Store:
         rec, _ = self._read_json(f'records/{version}.json')
         if rec is None: raise StoreError(f"{self.url}: no version {version}")
         if rec.get('version') != version: raise StoreError(f"{self.url}: the record of {version} describes {rec.get('version')!r}")
-        for rel in rec['files']: check_relpath(rel)
+        files = rec.get('files')
+        if not (isinstance(files, dict) and isinstance(rec.get('size'), int) and isinstance(rec.get('created'), str)
+                and all(isinstance(m, dict) and isinstance(m.get('sha256'), str) and isinstance(m.get('size'), int) for m in files.values())):
+            raise StoreError(f"{self.url}: the record of {version} is damaged: it needs 'created', 'size' and 'files', each "
+                             "file's 'sha256' and 'size' (was it edited by hand?)")
+        for rel in files: check_relpath(rel)
         return rec
 
     def versions(self) -> list[str]:
@@ -238,7 +245,11 @@ class Store:
              ) -> dict|None:
         "The alias document (`version`, `history`, `log`), or None when the alias was never set."
         if not ALIAS_RE.match(name): raise StoreError(f"{name!r} is not an alias name (letters, digits, _ . -)")
-        return self._read_json(f'aliases/{name}.json')[0]
+        doc = self._read_json(f'aliases/{name}.json')[0]
+        if doc is not None and not (isinstance(doc.get('version'), (str, type(None))) and isinstance(doc.get('history'), list)
+                                    and isinstance(doc.get('log'), list)):
+            raise StoreError(f"{self.url}: alias {name!r} is damaged: it needs 'version', 'history' and 'log' (was it edited by hand?)")
+        return doc
 
     def aliases(self) -> dict[str, dict]:
         "Every alias document, by name."
