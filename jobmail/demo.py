@@ -22,8 +22,8 @@ from .core import InputError, check_seed, read_table
 # %% auto #0
 __all__ = ['COMPANIES', 'COMPANIES_FR', 'ROLES', 'ROLES_FR', 'FIRST', 'LAST', 'CITIES', 'CITIES_FR', 'RECIPIENT', 'OWNER',
            'GREET', 'GREET_FR', 'TEAM_SIGN', 'PERSON_SIGN', 'NOREPLY', 'COURTESY', 'ATS_SENDERS', 'PERSON_SENDERS',
-           'KINDS', 'KIND_BY_NAME', 'CANDIDATE_REPLY_RATE', 'Kind', 'build_message', 'demo_messages',
-           'write_demo_mailbox', 'demo_dataset', 'demo_cli']
+           'KINDS', 'KIND_BY_NAME', 'DAY_NAMES', 'MONTH_NAMES', 'CANDIDATE_REPLY_RATE', 'Kind', 'build_message',
+           'demo_messages', 'write_demo_mailbox', 'demo_dataset', 'demo_cli']
 
 # %% ../nbs/12_demo.ipynb #6139d5c2
 COMPANIES = ('Acme Analytics', 'Northwind Labs', 'Bluefin Robotics', 'Cobalt Health', 'Juniper Freight', 'Helios Energy',
@@ -580,7 +580,6 @@ def _fields(rng:random.Random, lang:str='en') -> dict:
     company = rng.choice(COMPANIES_FR if lang == 'fr' else COMPANIES)
     rf, rl = rng.choice(FIRST), rng.choice(LAST)
     ff, fl = rng.choice(FIRST), rng.choice(LAST)
-    when = datetime(2025, 1, 6, tzinfo=timezone.utc) + timedelta(days=rng.randrange(0, 300), hours=rng.randrange(8, 18))
     bank = rng.choice(('Quartz Bank', 'Harbor Credit Union', 'Summit Lending', 'Banque Alizé', 'Northstar Card'))
     univ = rng.choice(('Lakeshore University', 'University of Westbrook', 'Carrington Institute of Technology', 'Université de Lorraine-Est'))
     store = rng.choice(('Gadget Depot', 'Pagecraft Books', 'Greenleaf Grocers', 'Trailhead Outfitters'))
@@ -594,13 +593,25 @@ def _fields(rng:random.Random, lang:str='en') -> dict:
                 req=rng.choice(('R-', 'JR', 'REQ-', '')) + str(rng.randrange(10_000, 999_999)), code=str(rng.randrange(100_000, 9_999_999)),
                 link=f'https://{rng.choice(("apply", "careers", "links", "click"))}.example.com/{rng.getrandbits(40):x}',
                 phone=f'+1 ({rng.randrange(200, 999)}) 555-{rng.randrange(1000, 9999)}',
-                date_long=(when + timedelta(days=rng.randrange(2, 14))).strftime('%A, %B %d'), date_short=when.strftime('%d/%m/%Y'),
-                time=rng.choice(('9:00 AM', '10:30 AM', '1:00 PM', '2:30 PM', '4:00 PM', '14h00')), tz=rng.choice(('ET', 'PT', 'CET', 'UTC')),
+                time=rng.choice(('9h00', '10h30', '14h00', '16h30') if lang == 'fr' else ('9:00 AM', '10:30 AM', '1:00 PM', '2:30 PM', '4:00 PM')),
+                tz=rng.choice(('ET', 'PT', 'CET', 'UTC')),
                 days=rng.choice((3, 5, 7)), minutes=rng.choice((60, 75, 90)), count=rng.randrange(3, 40), salary=f'${rng.randrange(60, 190)},000',
                 bank=bank, bankslug=_slug(bank), univ=univ, univslug=_slug(univ), program=rng.choice(('MSc Data Science', 'MBA', 'PhD Computer Science', 'Master en informatique')),
                 landlord=rng.choice(('Maple Court', 'Riverside Lofts', 'Oak Terrace')), street=f'{rng.randrange(10, 999)} {rng.choice(("Elm", "Park", "Lake", "Cedar"))} Street',
                 unit=rng.randrange(1, 40), store=store, storeslug=_slug(store), item=rng.choice(('USB-C hub', 'Hiking boots', 'Paperback novel', 'Coffee beans 1kg')),
-                price=f'${rng.randrange(8, 180)}.{rng.randrange(0, 99):02d}', month=when.strftime('%B'))
+                price=f'${rng.randrange(8, 180)}.{rng.randrange(0, 99):02d}')
+
+DAY_NAMES = {'en': ('Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'),
+             'fr': ('lundi', 'mardi', 'mercredi', 'jeudi', 'vendredi', 'samedi', 'dimanche')}
+MONTH_NAMES = {'en': ('January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'),
+               'fr': ('janvier', 'février', 'mars', 'avril', 'mai', 'juin', 'juillet', 'août', 'septembre', 'octobre', 'novembre', 'décembre')}
+
+def _dated(rng:random.Random, f:dict, when:datetime, lang:str='en') -> dict:
+    "`f` with the dates a message sent at `when` mentions, in its language: its own day and month, and a day 2-13 days on (an interview, a deadline)."
+    later = when + timedelta(days=rng.randrange(2, 14))
+    day, month = DAY_NAMES[lang][later.weekday()], MONTH_NAMES[lang][later.month - 1]
+    return {**f, 'date_long': f'{day} {later.day} {month}' if lang == 'fr' else f'{day}, {month} {later.day}',
+            'date_short': when.strftime('%d/%m/%Y' if lang == 'fr' else '%m/%d/%Y'), 'month': MONTH_NAMES[lang][when.month - 1]}
 
 def _typo(rng:random.Random, text:str) -> str:
     "`text` with two neighbouring letters of one word swapped, as people type."
@@ -650,7 +661,12 @@ def _quoted(parent:EmailMessage, lang:str) -> str:
     part = parent.get_body(('plain',))
     text = part.get_content().strip() if part is not None else ''
     if not text: return ''
-    said = f"Le {parent['Date']}, {parent['From']} a écrit :" if lang == 'fr' else f"On {parent['Date']}, {parent['From']} wrote:"
+    sent = email.utils.parsedate_to_datetime(parent['Date'])
+    if lang == 'fr':  # as Gmail writes it: "Le mar. 21 janv. 2025 à 15:24, ..." / "On Tue, Jan 21, 2025 at 3:24 PM, ..."
+        month = ('janv.', 'févr.', 'mars', 'avr.', 'mai', 'juin', 'juil.', 'août', 'sept.', 'oct.', 'nov.', 'déc.')[sent.month - 1]
+        said = f"Le {DAY_NAMES['fr'][sent.weekday()][:3]}. {sent.day} {month} {sent.year} à {sent:%H:%M}, {parent['From']} a écrit :"
+    else:
+        said = f"On {DAY_NAMES['en'][sent.weekday()][:3]}, {MONTH_NAMES['en'][sent.month - 1][:3]} {sent.day}, {sent.year} at {sent.hour % 12 or 12}:{sent:%M} {'AM' if sent.hour < 12 else 'PM'}, {parent['From']} wrote:"
     return '\n' + said + '\n' + '\n'.join(f'> {line}' if line else '>' for line in text.splitlines()) + '\n'
 
 def build_message(rng:random.Random, # the mailbox's generator
@@ -699,7 +715,7 @@ _FOLLOW = {  # status -> (next kinds, weights); None ends the thread
                  'self_id_other', 'verify_other', 'task_other', 'message_other', 'survey_other', None),
                 (30, 9, 6, 9, 3, 3, 5, 4, 3, 3, 3, 2, 35)),
     'assessment': (('ats_rejection', 'person_interview', 'ats_interview', 'takehome_assessment', None), (35, 25, 10, 5, 25)),
-    'interview': (('person_rejection', 'person_offer', 'person_interview', 'takehome_assessment', 'request_other', 'survey_other', None), (30, 24, 18, 8, 6, 3, 18)),
+    'interview': (('person_rejection', 'person_offer', 'person_interview', 'takehome_assessment', 'request_other', 'survey_other', None), (30, 30, 18, 8, 6, 3, 18)),
     'offer': (('esign_offer', None), (40, 60)),
     'rejection': ((None,), (1,)), 'other': (('ats_rejection', 'person_interview', None), (30, 20, 50)),
 }
@@ -729,9 +745,10 @@ def _thread(rng:random.Random, start:datetime) -> list[tuple[Kind, dict, datetim
     kind = KIND_BY_NAME[_pick(rng, _STARTS)]
     f, when, out = _fields(rng, kind.lang), start, []
     while kind is not None and len(out) < 5:
-        out.append((kind, f, when))
+        dated = _dated(rng, f, when, kind.lang)  # the candidate's reply names the dates of the message it answers
+        out.append((kind, dated, when))
         if kind.name in _OWNER_REPLIES and len(out) < 5 and rng.random() < CANDIDATE_REPLY_RATE:
-            out.append((KIND_BY_NAME[_OWNER_REPLIES[kind.name]], f, when + timedelta(hours=rng.randrange(1, 48))))
+            out.append((KIND_BY_NAME[_OWNER_REPLIES[kind.name]], dated, when + timedelta(hours=rng.randrange(1, 48))))
         nxt = _pick(rng, _FOLLOW[kind.status])
         if nxt and kind.lang == 'fr': nxt = rng.choice(_FR_FOLLOW[nxt]) if nxt in _FR_FOLLOW else nxt if rng.random() < 0.3 else None
         kind, when = (KIND_BY_NAME[nxt] if nxt else None), when + timedelta(days=rng.randrange(1, 21), minutes=rng.randrange(0, 600))
@@ -739,7 +756,7 @@ def _thread(rng:random.Random, start:datetime) -> list[tuple[Kind, dict, datetim
 
 def _conversation(rng:random.Random, kind:Kind, start:datetime) -> list[tuple[Kind, dict, datetime]]:
     "A message outside any application and the replies it draws (`_REPLIES`): replies must not mean job mail."
-    f = _fields(rng, kind.lang)
+    f = _dated(rng, _fields(rng, kind.lang), start, kind.lang)
     out, answer = [(kind, f, start)], KIND_BY_NAME.get(_OWNER_REPLIES.get(kind.name, ''))
     while len(out) < 4 and rng.random() < _REPLIES.get(kind.name, 0):
         nxt = answer if answer and out[-1][0] is kind else kind  # the owner answers, then the other side again
