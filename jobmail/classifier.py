@@ -23,9 +23,9 @@ import jobmail
 from .core import STATUSES, InputError, ModelError, check_columns, check_splits, labels_of, read_table, project_root
 from .text import model_inputs, FastTokenizer
 from .lm import awd_config, load_lm_dir
-from .linear import LinearModel
+from .linear import LinearModel, clear_model_dir, model_dir_files
 from .demo import demo_dataset
-from .registry import seal_model_dir, unseal_model_dir
+from .registry import seal_model_dir
 
 # %% auto #0
 __all__ = ['HEADS', 'MIN_TRAIN_ROWS', 'STAGES', 'DEMO_TRAINING_EMAILS', 'TRAIN_TYPES', 'head_table', 'head_classes',
@@ -168,7 +168,8 @@ def gradual_unfreeze(learn, # a classifier `Learner`
     epochs, schedule, prev = check_epochs(epochs), [], None
     for (n, what), ep in zip(STAGES, epochs):
         learn.unfreeze() if n is None else learn.freeze_to(n)
-        lr, how = find_lr(learn, f'lr_find_{head}_{len(schedule)+1}', out, num_it, show, default=2e-2 if prev is None else prev / 2)
+        name = f'lr_find_{head}_{len(schedule)+1}'
+        lr, how = find_lr(learn, name, out, num_it, show, default=2e-2 if prev is None else prev / 2)
         if prev is not None and lr >= prev:
             how += f"; {lr:.1e} is not below the previous stage's {prev:.1e}, so using {prev/2:.1e}"
             lr = prev / 2
@@ -176,7 +177,8 @@ def gradual_unfreeze(learn, # a classifier `Learner`
         learn.fit_one_cycle(ep, lr if n == -1 else slice(lr / 2.6**4, lr), moms=(0.8, 0.7, 0.8))
         v = learn.recorder.values[-1]
         schedule.append(dict(stage=what, epochs=ep, lr=lr, lrs=[lr] if n == -1 else [lr / 2.6**4, lr], lr_choice=how,
-                             valid_loss=float(v[1]), accuracy=float(v[2]), macro_f1=float(v[3]), seconds=round(time.time() - t0, 1)))
+                             valid_loss=float(v[1]), accuracy=float(v[2]), macro_f1=float(v[3]), seconds=round(time.time() - t0, 1),
+                             plot=None if out is None else f'{name}.png'))
         print(f"{head} stage {len(schedule)} ({what}): lr {lr:.2e} ({how}); valid accuracy {v[2]:.3f}, macro-F1 {v[3]:.3f}")
         prev = lr
     return schedule
@@ -185,7 +187,7 @@ def gradual_unfreeze(learn, # a classifier `Learner`
 def train_heads(dataset:pd.DataFrame, # a dataset table with train/valid(/test) splits
                 lm=None, # an LM directory (`jobmail lm`), or None to train without a fine-tuned encoder
                 size:str|None=None, # encoder size when `lm` is None (default 'small'); must match the LM otherwise
-                out=None, # folder for plots (the model directory)
+                out=None, # folder for plots (the model directory: a new or empty folder, or an earlier model's)
                 epochs=(1, 1, 1, 2), # epochs of the four unfreezing stages
                 bs:int=32, # batch size
                 drop_mult:float=0.5, # scales the classifier's dropouts
@@ -201,7 +203,7 @@ def train_heads(dataset:pd.DataFrame, # a dataset table with train/valid(/test) 
     if lm_meta is not None and size not in (None, lm_meta['size']): raise ModelError(f"the LM is {lm_meta['size']!r}, not {size!r}")
     size = lm_meta['size'] if lm_meta else (size or 'small')
     config, vocab = classifier_config(size, drop_mult), lm_meta['vocab'] if lm_meta else None
-    if out is not None: Path(out).mkdir(parents=True, exist_ok=True)
+    if out is not None: model_dir_files(out); Path(out).mkdir(parents=True, exist_ok=True)  # a folder of other files is refused before anything trains
     heads = {}
     for head, table in tables.items():
         classes = head_classes(table, head)
@@ -220,7 +222,8 @@ def train_heads(dataset:pd.DataFrame, # a dataset table with train/valid(/test) 
         heads[head] = dict(learn=learn, classes=classes, config=config, schedule=schedule,
                            n_train=int((~table['is_valid']).sum()), n_valid=int(table['is_valid'].sum()),
                            label_counts={k: int(v) for k, v in table['y'].value_counts().items()})
-    return dict(heads=heads, vocab=vocab, size=size, lm=lm_meta and {k: v for k, v in lm_meta.items() if k not in ('vocab', 'encoder', 'history')})
+    return dict(heads=heads, vocab=vocab, size=size, lm=lm_meta and {k: v for k, v in lm_meta.items() if k not in ('vocab', 'encoder', 'history')},
+                plots=[Path(out).resolve()/s['plot'] for h in heads.values() for s in h['schedule'] if s['plot']])
 
 # %% ../nbs/06_classifier.ipynb #ff9bd46f
 def data_fingerprint(dataset:pd.DataFrame, # the dataset table a model was trained on
@@ -270,15 +273,17 @@ def _card_md(card:dict) -> str:
 
 # %% ../nbs/06_classifier.ipynb #aa7887a8
 def export_model(trained:dict, # what `train_heads` returns
-                 out, # the model directory to write
+                 out, # the model directory to write: a new or empty folder, or an earlier model's (`jobmail.linear.clear_model_dir`)
                  dataset:pd.DataFrame|None=None, # the dataset table (for the card's fingerprint)
                  metrics:dict|None=None, # test metrics to put in the card
                  seal:bool=True, # write MANIFEST.json with `jobmail.registry.seal_model_dir`
                 ) -> Path:
-    "Write the model directory: weights, configs, vocab, pickles, card, then the manifest."
+    "Write the model directory in place of the model `out` held: model.json, weights, configs, vocab, pickles, card, then the manifest."
     out = Path(out).resolve()  # fastai's `export` joins a relative name to the learner's own path
-    out.mkdir(parents=True, exist_ok=True)
-    unseal_model_dir(out)
+    clear_model_dir(out, keep=[p.name for p in trained.get('plots', []) if p.parent == out])  # the plots `train_heads` wrote there stay
+    max_len = trained['heads']['job_app']['learn'].model[0].max_len
+    (out/'model.json').write_text(json.dumps({"format": "jobmail-model/1", "type": "ulmfit", "heads": list(trained['heads']),
+        "text_builder": "jobmail.text.model_input", "tokenizer": "jobmail.text.tokenize_texts", "max_tokens": max_len, "size": trained['size']}, indent=1))
     (out/'vocab.json').write_text(json.dumps(trained['vocab']))
     heads_card = {}
     for head, h in trained['heads'].items():
@@ -289,9 +294,6 @@ def export_model(trained:dict, # what `train_heads` returns
             classes=h['classes'], bptt=enc.bptt, max_len=enc.max_len, lin_ftrs=[50], ps=[0.1]), indent=1))
         learn.export(out/f'{head}.pkl')
         heads_card[head] = {k: h[k] for k in ('classes', 'schedule', 'n_train', 'n_valid', 'label_counts')}
-    max_len = trained['heads']['job_app']['learn'].model[0].max_len
-    (out/'model.json').write_text(json.dumps({"format": "jobmail-model/1", "type": "ulmfit", "heads": list(trained['heads']),
-        "text_builder": "jobmail.text.model_input", "tokenizer": "jobmail.text.tokenize_texts", "max_tokens": max_len, "size": trained['size']}, indent=1))
     card = dict(card_fields('ulmfit', dataset, metrics, fastai=fastai.__version__, torch=torch.__version__),
                 size=trained['size'], lm=trained['lm'], heads=heads_card)
     write_card(out, card)
@@ -315,13 +317,16 @@ def training_demo(seed:int=42, # the demo mailbox's seed
     return demo_dataset(DEMO_TRAINING_EMAILS, seed=seed)
 
 def train_linear(df:pd.DataFrame, # a dataset table with job_app, status and split columns
-                 out, # the model directory to write
+                 out, # the model directory to write: a new or empty folder, or an earlier model's (`jobmail.linear.clear_model_dir`)
                  seed:int=42, # seed of the calibration folds (and of the demo mailbox)
                  demo_mail:bool=False, # add the demo mailbox (`training_demo`) to the training rows
                 ) -> Path:
     "Train the linear model on the train split, write it with its card and seal the directory."
+    model_dir_files(out)  # a folder of other files is refused before anything trains
+    split = check_splits(df)
+    if not (split == 'train').any(): raise InputError(f"the dataset has no train rows (its splits: {split.value_counts().to_dict()})")
     demo = training_demo(seed) if demo_mail else df.iloc[:0]
-    train = pd.concat([df[check_splits(df) == 'train'], demo], ignore_index=True)
+    train = pd.concat([df[split == 'train'], demo], ignore_index=True)
     model = LinearModel.train(train, seed=seed)
     path = model.save(out)
     write_card(path, dict(card_fields('linear', df, scikit_learn=sklearn.__version__), demo_rows=len(demo), **model.describe(train)))
@@ -333,28 +338,34 @@ TRAIN_TYPES = ('ulmfit', 'linear')
 
 @call_parse
 def train_cli(dataset:str, # a dataset table (`jobmail dataset`) with job_app, status and split columns
-              lm:str='lm', # the LM directory (`jobmail lm`), or 'none'
-              Output:str='model', # the model directory to write
+              lm:str=None, # ulmfit only: the LM directory (`jobmail lm`), or 'none' (default lm)
+              Output:str='model', # the model directory to write (a new or empty folder, or an earlier model's)
               model_type:str='ulmfit', # 'ulmfit' (AWD-LSTM classifiers) or 'linear' (TF-IDF + logistic regression)
-              size:str=None, # encoder size when --lm none (default small)
-              epochs:str='1,1,1,2', # epochs of the four unfreezing stages
-              bs:int=32, # batch size
-              num_it:int=60, # lr_find sweep length in batches
+              size:str=None, # ulmfit only: encoder size when --lm none (default small)
+              epochs:str=None, # ulmfit only: epochs of the four unfreezing stages (default 1,1,1,2)
+              bs:int=None, # ulmfit only: batch size (default 32)
+              num_it:int=None, # ulmfit only: lr_find sweep length in batches (default 60)
               seed:int=42, # random seed
               demo_mail:store_true=False, # linear only: add the demo mailbox (`training_demo`) to the training rows
              ):
     "Train the job_app and status classifiers (ULMFiT on a fine-tuned LM, or linear) and write a model directory."
     if model_type not in TRAIN_TYPES: raise InputError(f"--model-type must be one of {', '.join(TRAIN_TYPES)}, got {model_type!r}")
     if demo_mail and model_type != 'linear': raise InputError("--demo-mail applies to --model-type linear")
+    given = [opt for opt, v in {'--lm': lm, '--size': size, '--epochs': epochs, '--bs': bs, '--num-it': num_it}.items() if v is not None]
+    if given and model_type == 'linear': raise InputError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to --model-type ulmfit, not linear")
     df = read_table(dataset)
     out = Path(Output)
     if model_type == 'linear':
         path = train_linear(df, out, seed=seed, demo_mail=demo_mail)
         print(f"model directory: {path}")
         return path
-    parts = [p.strip() for p in str(epochs).split(',')]
-    if not all(p.isdigit() for p in parts): raise InputError(f"--epochs needs comma-separated whole numbers, got {epochs!r}")
-    trained = train_heads(df, None if lm == 'none' else lm, size=size, out=out, epochs=tuple(map(int, parts)), bs=bs, num_it=num_it, seed=seed)
+    recipe = {k: v for k, v in dict(bs=bs, num_it=num_it).items() if v is not None}  # what was not given: `train_heads`' defaults
+    if epochs is not None:
+        parts = [p.strip() for p in str(epochs).split(',')]
+        if not all(p.isdigit() for p in parts): raise InputError(f"--epochs needs comma-separated whole numbers, got {epochs!r}")
+        recipe['epochs'] = tuple(map(int, parts))
+    lm = 'lm' if lm is None else lm
+    trained = train_heads(df, None if lm == 'none' else lm, size=size, out=out, seed=seed, **recipe)
     path = export_model(trained, out, df)
     for head, h in trained['heads'].items():
         s = h['schedule'][-1]

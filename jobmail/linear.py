@@ -8,6 +8,7 @@ Docs: https://jobmail.github.io/jobmail/linear.html.md"""
 from __future__ import annotations
 import json
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +21,11 @@ from sklearn.model_selection import StratifiedKFold, StratifiedGroupKFold
 
 from .core import InputError, ModelError, STATUSES, check_columns, labels_of
 from .text import model_inputs, sender_flags_only
-from .registry import unseal_model_dir
+from .registry import MANIFEST, read_manifest, unseal_model_dir
 
 # %% auto #0
-__all__ = ['OPENING_CHARS', 'TFIDF_PARTS', 'SUBJECT_VIEW_WEIGHT', 'opening', 'TfidfFeatures', 'fit_temperature', 'LinearHead',
-           'calibration_groups', 'subject_views', 'LinearModel']
+__all__ = ['OPENING_CHARS', 'TFIDF_PARTS', 'SUBJECT_VIEW_WEIGHT', 'TRAINING_PLOTS', 'opening', 'TfidfFeatures', 'fit_temperature',
+           'LinearHead', 'calibration_groups', 'subject_views', 'model_dir_files', 'clear_model_dir', 'LinearModel']
 
 # %% ../nbs/14_linear.ipynb #7dd2a74b
 OPENING_CHARS = 400  # characters of the body in the opening view
@@ -166,11 +167,11 @@ class LinearHead:
 
 # %% ../nbs/14_linear.ipynb #c435950e
 def calibration_groups(df:pd.DataFrame, # a dataset table, with or without a `group` column
-                      ) -> np.ndarray|None:
-    "Each row's template group for the calibration folds (None without a `group` column); a row without one is its own group."
-    if 'group' not in df.columns: return None
+                      ) -> np.ndarray:
+    "Each row's template group for the calibration folds; a row without one (every row, without a `group` column) is its own group."
+    group = df['group'] if 'group' in df.columns else pd.Series(None, index=df.index, dtype=object)
     own = pd.Series([f'row {i}' for i in range(len(df))], index=df.index)
-    return df['group'].astype(object).where(df['group'].notna(), own).astype(str).to_numpy()
+    return group.astype(object).where(group.notna(), own).astype(str).to_numpy()
 
 # %% ../nbs/14_linear.ipynb #bc6ecb2f
 SUBJECT_VIEW_WEIGHT = 0.3  # the sample weight of a subject-only copy (a real row weighs 1)
@@ -185,6 +186,31 @@ def subject_views(df:pd.DataFrame, # a dataset table with `subject` and `text` (
     blank = {c: '' for c in (body, 'quoted', 'signature') if c in df.columns}
     rows = pd.concat([df, df.iloc[copied].assign(**blank)], ignore_index=True)
     return rows, np.r_[np.ones(len(df)), np.full(len(copied), weight)], np.r_[np.arange(len(df)), copied]
+
+# %% ../nbs/14_linear.ipynb #b0b8f19c
+TRAINING_PLOTS = 'lr_find_*.png'  # what `jobmail.classifier.train_heads` writes into the folder before its model is complete
+
+def model_dir_files(path, # a folder a model directory is about to be written into
+                   ) -> list[str]:
+    "The files of the model `path` holds (those its `MANIFEST.json` lists); `InputError` when it holds other files and no model."
+    path = Path(path)
+    if path.exists() and not path.is_dir(): raise InputError(f"{path} is a file, not a folder for a model directory")
+    if (path/MANIFEST).is_file(): return list(read_manifest(path)['files'])
+    if not path.exists() or (path/'model.json').is_file(): return []  # an unsealed model is written over in place
+    foreign = next((f for f in (p.relative_to(path).as_posix() for p in path.rglob('*') if p.is_file()) if not fnmatch(f, TRAINING_PLOTS)), None)
+    if foreign is not None:
+        raise InputError(f"{path} holds files but no jobmail model ({foreign} among them); write the model into a new or empty folder, or an earlier model's")
+    return []
+
+def clear_model_dir(path, # the folder a model directory is about to be written into
+                    keep=(), # files of the new model already there (the lr_find plots `train_heads` wrote), kept although the old manifest lists them
+                   ) -> Path:
+    "Create `path`, or remove the model it holds (`model_dir_files`) but `keep`, and then its manifest."
+    path, old = Path(path), model_dir_files(path)
+    path.mkdir(parents=True, exist_ok=True)
+    for rel in set(old) - set(keep): (path/rel).unlink(missing_ok=True)
+    unseal_model_dir(path)
+    return path
 
 # %% ../nbs/14_linear.ipynb #84dfc8c7
 class LinearModel:
@@ -201,16 +227,15 @@ class LinearModel:
              ):
         "Fit both heads on the rows of `df` (all of them: pass the training split) and their subject-only copies."
         check_columns(df, ['subject', 'sender', 'text', 'job_app', 'status'], 'dataset')
-        if not len(df): raise InputError("cannot train on an empty dataset")
+        if len(df) < 2: raise InputError(f"a linear model trains on at least 2 rows, got {len(df)}")  # TF-IDF keeps terms of 2 rows or more
         rows, weight, origin = subject_views(df, subject_weight)
         texts = model_inputs(rows)
         features = TfidfFeatures(features).fit(texts[:len(df)])  # vocabularies and idf from the real rows: a copy would count its subject twice
         X = features.transform(texts)
         job, status = labels_of(rows)  # a CSV's 'False' is false
-        groups = calibration_groups(df)
-        groups = None if groups is None else groups[origin]  # a copy goes to its original's calibration fold
+        groups = calibration_groups(df)[origin]  # a copy goes to its original's calibration fold
         own = np.arange(len(rows)) < len(df)  # the temperature is fit on the real rows, not on their copies
-        fit = lambda m, labels: LinearHead.fit(X[m], labels, C=C, seed=seed, groups=None if groups is None else groups[m],
+        fit = lambda m, labels: LinearHead.fit(X[m], labels, C=C, seed=seed, groups=groups[m],
                                                sample_weight=weight[m], calibrate=own[m])
         heads = {'job_app': fit(slice(None), [str(v) for v in job])}  # every row
         if len(set(status[job])) >= 2: heads['status'] = fit(job, list(status[job]))
@@ -233,9 +258,10 @@ class LinearModel:
                            for name, h in self.heads.items()})
 
     def save(self, path) -> Path:
-        "Write `linear.json`, `linear.safetensors` and `model.json` into folder `path`."
-        path = Path(path); path.mkdir(parents=True, exist_ok=True)
-        unseal_model_dir(path)
+        "Write `model.json`, `linear.json` and `linear.safetensors` into folder `path`, in place of the model it held (`clear_model_dir`)."
+        path = clear_model_dir(path)
+        (path/'model.json').write_text(json.dumps({'format': 'jobmail-model/1', 'type': 'linear', 'heads': list(self.heads),
+                                                  'text_builder': 'jobmail.text.model_input'}, indent=2))
         meta, arrays = self.features.state()
         heads = {}
         for name, h in self.heads.items():
@@ -243,8 +269,6 @@ class LinearModel:
             arrays[f'{name}_coef'], arrays[f'{name}_intercept'] = h.coef, h.intercept
         (path/'linear.json').write_text(json.dumps({'features': meta, 'heads': heads}))
         save_file(arrays, str(path/'linear.safetensors'))
-        (path/'model.json').write_text(json.dumps({'format': 'jobmail-model/1', 'type': 'linear', 'heads': list(heads),
-                                                  'text_builder': 'jobmail.text.model_input'}, indent=2))
         return path
 
     @classmethod
