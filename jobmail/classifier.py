@@ -23,9 +23,9 @@ import jobmail
 from .core import STATUSES, InputError, ModelError, check_columns, check_splits, labels_of, read_table, project_root
 from .text import model_inputs, FastTokenizer
 from .lm import awd_config, load_lm_dir
-from .linear import LinearModel, clear_model_dir, model_dir_files
+from .linear import LinearModel
 from .demo import demo_dataset
-from .registry import seal_model_dir
+from .registry import seal_model_dir, clear_model_dir, model_dir_files
 
 # %% auto #0
 __all__ = ['HEADS', 'MIN_TRAIN_ROWS', 'STAGES', 'DEMO_TRAINING_EMAILS', 'TRAIN_TYPES', 'head_table', 'head_classes',
@@ -273,7 +273,7 @@ def _card_md(card:dict) -> str:
 
 # %% ../nbs/06_classifier.ipynb #aa7887a8
 def export_model(trained:dict, # what `train_heads` returns
-                 out, # the model directory to write: a new or empty folder, or an earlier model's (`jobmail.linear.clear_model_dir`)
+                 out, # the model directory to write: a new or empty folder, or an earlier model's (`jobmail.registry.clear_model_dir`)
                  dataset:pd.DataFrame|None=None, # the dataset table (for the card's fingerprint)
                  metrics:dict|None=None, # test metrics to put in the card
                  seal:bool=True, # write MANIFEST.json with `jobmail.registry.seal_model_dir`
@@ -317,7 +317,7 @@ def training_demo(seed:int=42, # the demo mailbox's seed
     return demo_dataset(DEMO_TRAINING_EMAILS, seed=seed)
 
 def train_linear(df:pd.DataFrame, # a dataset table with job_app, status and split columns
-                 out, # the model directory to write: a new or empty folder, or an earlier model's (`jobmail.linear.clear_model_dir`)
+                 out, # the model directory to write: a new or empty folder, or an earlier model's (`jobmail.registry.clear_model_dir`)
                  seed:int=42, # seed of the calibration folds (and of the demo mailbox)
                  demo_mail:bool=False, # add the demo mailbox (`training_demo`) to the training rows
                 ) -> Path:

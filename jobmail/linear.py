@@ -8,7 +8,6 @@ Docs: https://jobmail.github.io/jobmail/linear.html.md"""
 from __future__ import annotations
 import json
 from dataclasses import dataclass
-from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +20,11 @@ from sklearn.model_selection import StratifiedKFold, StratifiedGroupKFold
 
 from .core import InputError, ModelError, STATUSES, check_columns, labels_of
 from .text import model_inputs, sender_flags_only
-from .registry import MANIFEST, read_manifest, unseal_model_dir
+from .registry import clear_model_dir
 
 # %% auto #0
-__all__ = ['OPENING_CHARS', 'TFIDF_PARTS', 'SUBJECT_VIEW_WEIGHT', 'TRAINING_PLOTS', 'opening', 'TfidfFeatures', 'fit_temperature',
-           'LinearHead', 'calibration_groups', 'subject_views', 'model_dir_files', 'clear_model_dir', 'LinearModel']
+__all__ = ['OPENING_CHARS', 'TFIDF_PARTS', 'SUBJECT_VIEW_WEIGHT', 'opening', 'TfidfFeatures', 'fit_temperature', 'LinearHead',
+           'calibration_groups', 'subject_views', 'LinearModel']
 
 # %% ../nbs/14_linear.ipynb #7dd2a74b
 OPENING_CHARS = 400  # characters of the body in the opening view
@@ -186,31 +185,6 @@ def subject_views(df:pd.DataFrame, # a dataset table with `subject` and `text` (
     blank = {c: '' for c in (body, 'quoted', 'signature') if c in df.columns}
     rows = pd.concat([df, df.iloc[copied].assign(**blank)], ignore_index=True)
     return rows, np.r_[np.ones(len(df)), np.full(len(copied), weight)], np.r_[np.arange(len(df)), copied]
-
-# %% ../nbs/14_linear.ipynb #b0b8f19c
-TRAINING_PLOTS = 'lr_find_*.png'  # what `jobmail.classifier.train_heads` writes into the folder before its model is complete
-
-def model_dir_files(path, # a folder a model directory is about to be written into
-                   ) -> list[str]:
-    "The files of the model `path` holds (those its `MANIFEST.json` lists); `InputError` when it holds other files and no model."
-    path = Path(path)
-    if path.exists() and not path.is_dir(): raise InputError(f"{path} is a file, not a folder for a model directory")
-    if (path/MANIFEST).is_file(): return list(read_manifest(path)['files'])
-    if not path.exists() or (path/'model.json').is_file(): return []  # an unsealed model is written over in place
-    foreign = next((f for f in (p.relative_to(path).as_posix() for p in path.rglob('*') if p.is_file()) if not fnmatch(f, TRAINING_PLOTS)), None)
-    if foreign is not None:
-        raise InputError(f"{path} holds files but no jobmail model ({foreign} among them); write the model into a new or empty folder, or an earlier model's")
-    return []
-
-def clear_model_dir(path, # the folder a model directory is about to be written into
-                    keep=(), # files of the new model already there (the lr_find plots `train_heads` wrote), kept although the old manifest lists them
-                   ) -> Path:
-    "Create `path`, or remove the model it holds (`model_dir_files`) but `keep`, and then its manifest."
-    path, old = Path(path), model_dir_files(path)
-    path.mkdir(parents=True, exist_ok=True)
-    for rel in set(old) - set(keep): (path/rel).unlink(missing_ok=True)
-    unseal_model_dir(path)
-    return path
 
 # %% ../nbs/14_linear.ipynb #84dfc8c7
 class LinearModel:

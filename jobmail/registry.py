@@ -8,19 +8,20 @@ Docs: https://jobmail.github.io/jobmail/registry.html.md"""
 from __future__ import annotations
 import contextlib, getpass, hashlib, json, os, re, secrets, shutil, socket, sys, tempfile, time, warnings
 from datetime import datetime, timezone
+from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse, unquote
 
 from fastcore.basics import patch
 from fastcore.script import call_parse
-from .core import StoreError, get_config
+from .core import InputError, StoreError, get_config
 
 # %% auto #0
-__all__ = ['MANIFEST', 'MANIFEST_FORMAT', 'TMP_PREFIX', 'PULLED', 'VERSION_RE', 'ALIAS_RE', 'LATEST', 'file_sha256',
-           'check_relpath', 'seal_model_dir', 'unseal_model_dir', 'read_manifest', 'verify_model_dir', 'PickleWarning',
-           'load_pickle_learner', 'new_version_id', 'card_summary', 'Store', 'pulled_version', 'FileStore', 'S3Store',
-           'open_store', 'local_s3_server', 'format_versions', 'push_cli', 'list_cli', 'pull_cli', 'promote_cli',
-           'rollback_cli', 'delete_cli']
+__all__ = ['MANIFEST', 'MANIFEST_FORMAT', 'TMP_PREFIX', 'PULLED', 'TRAINING_PLOTS', 'VERSION_RE', 'ALIAS_RE', 'LATEST',
+           'file_sha256', 'check_relpath', 'seal_model_dir', 'unseal_model_dir', 'read_manifest', 'verify_model_dir',
+           'model_dir_files', 'clear_model_dir', 'PickleWarning', 'load_pickle_learner', 'new_version_id',
+           'card_summary', 'Store', 'pulled_version', 'FileStore', 'S3Store', 'open_store', 'local_s3_server',
+           'format_versions', 'push_cli', 'list_cli', 'pull_cli', 'promote_cli', 'rollback_cli', 'delete_cli']
 
 # %% ../nbs/08_registry.ipynb #1e64f70c
 MANIFEST = 'MANIFEST.json'
@@ -135,6 +136,31 @@ def _synthetic_model_dir(dest, # folder to create
     (dest/'card.json').write_text(json.dumps(card))
     seal_model_dir(dest)
     return dest
+
+# %% ../nbs/08_registry.ipynb #b0b8f19c
+TRAINING_PLOTS = 'lr_find_*.png'  # what `jobmail.classifier.train_heads` writes into the folder before its model is complete
+
+def model_dir_files(path, # a folder a model directory is about to be written into
+                   ) -> list[str]:
+    "The files of the model `path` holds (those its `MANIFEST.json` lists); `InputError` when it holds other files and no model."
+    path = Path(path)
+    if path.exists() and not path.is_dir(): raise InputError(f"{path} is a file, not a folder for a model directory")
+    if (path/MANIFEST).is_file(): return list(read_manifest(path)['files'])
+    if not path.exists() or (path/'model.json').is_file(): return []  # an unsealed model is written over in place
+    foreign = next((f for f in (p.relative_to(path).as_posix() for p in path.rglob('*') if p.is_file()) if not fnmatch(f, TRAINING_PLOTS)), None)
+    if foreign is not None:
+        raise InputError(f"{path} holds files but no jobmail model ({foreign} among them); write the model into a new or empty folder, or an earlier model's")
+    return []
+
+def clear_model_dir(path, # the folder a model directory is about to be written into
+                    keep=(), # files of the new model already there (the lr_find plots `train_heads` wrote), kept although the old manifest lists them
+                   ) -> Path:
+    "Create `path`, or remove the model it holds (`model_dir_files`) but `keep`, and then its manifest."
+    path, old = Path(path), model_dir_files(path)
+    path.mkdir(parents=True, exist_ok=True)
+    for rel in set(old) - set(keep): (path/rel).unlink(missing_ok=True)
+    unseal_model_dir(path)
+    return path
 
 # %% ../nbs/08_registry.ipynb #d3bdd67c
 class PickleWarning(UserWarning):
