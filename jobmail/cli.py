@@ -6,12 +6,13 @@ Docs: https://jobmail.github.io/jobmail/cli.html.md"""
 
 # %% ../nbs/11_cli.ipynb #3d7d5dfe
 from __future__ import annotations
-import importlib, os, sys
+import importlib, os, select, sys
 from fastcore.script import parse_cli
+from . import __version__
 from .core import JobmailError
 
 # %% auto #0
-__all__ = ['SUBCOMMANDS', 'resolve', 'error_line', 'main', 'bars_off_unless_terminal']
+__all__ = ['SUBCOMMANDS', 'resolve', 'error_line', 'reader_gone', 'main', 'bars_off_unless_terminal']
 
 # %% ../nbs/11_cli.ipynb #8c304aa5
 SUBCOMMANDS = {
@@ -52,10 +53,20 @@ def error_line(e:Exception, # a `JobmailError` or an `OSError`
     paths = ' -> '.join(str(f) for f in (e.filename, e.filename2) if f is not None)
     return f"{paths}: {e.strerror}" if paths and e.strerror else f"{type(e).__name__}: {e}"
 
+# %% ../nbs/11_cli.ipynb #51c3f9ff
+def reader_gone(stream, # an output stream, such as `sys.stdout`
+               ) -> bool:
+    "Whether `stream` is a pipe whose reader has closed it; False where that cannot be told (no `select.poll`, no file)."
+    try:
+        poller = select.poll()
+        poller.register(stream.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError): return False
+
 # %% ../nbs/11_cli.ipynb #ba8baaab
 def _usage(table:dict, prog:str) -> str:
     width = max(map(len, table))
-    lines = [f"usage: {prog} <command> [options]   ({prog} <command> --help for a command's options)", "", "commands:"]
+    lines = [f"usage: {prog} [-h] [-V] <command> [options]   ({prog} <command> --help for a command's options)", "", "commands:"]
     for name, v in table.items():
         about = "; ".join(sub for sub in v) if isinstance(v, dict) else v[1]
         lines.append(f"  {name:<{width}}  {about}")
@@ -66,8 +77,11 @@ def main(argv:list[str]|None=None, # the arguments after the program name; `sys.
         ) -> int:
     "Run the `jobmail` console script: dispatch to a stage's function, one-line errors."
     argv = list(sys.argv[1:] if argv is None else argv)
-    table = SUBCOMMANDS
+    table, top = SUBCOMMANDS, prog
     while True:
+        if argv[:1] in (['-V'], ['--version']):
+            print(f"{top} {__version__}")
+            return 0
         if not argv or argv[0] in ('-h', '--help'):  # asked for: stdout, exit 0; a command missing: stderr, exit 2
             print(_usage(table, prog), file=sys.stdout if argv else sys.stderr)
             return 0 if argv else 2
@@ -84,7 +98,11 @@ def main(argv:list[str]|None=None, # the arguments after the program name; `sys.
     try:
         args, kwargs, _ = parse_cli(getattr(func, '__wrapped__', func))
         result = func(*args, **kwargs)
+        sys.stdout.flush()  # here, where a reader gone early is caught, not at exit
     except (JobmailError, OSError) as e:
+        if isinstance(e, BrokenPipeError) and reader_gone(sys.stdout):  # `jobmail list | head`: the reader took what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that Python's flush at exit fails no more
+            return 1
         if os.environ.get('JOBMAIL_TRACEBACK'): raise
         print(f"{prog}: {error_line(e)}", file=sys.stderr)
         return 1
