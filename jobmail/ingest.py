@@ -1025,7 +1025,7 @@ def write_emails(rows:Iterable[dict], # rows from the readers
 @call_parse
 def ingest_cli(*paths:str, # mailboxes: files or folders (mbox, .eml/.txt, Gmail API .json/.jsonl, .csv/.tsv/.parquet/.jsonl exports)
                Output:str='emails.parquet', # the emails table to write (.parquet, .csv, .tsv, .jsonl, .json)
-               progress:bool=True, # show a progress bar
+               progress:bool=True, # show a progress bar (--no-progress hides it)
               ):
     "Read mailboxes into one emails table; print read / ok / error counts and a summary."
     if not paths: raise InputError("give at least one mailbox file or folder")

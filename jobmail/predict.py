@@ -679,7 +679,7 @@ def predict_cli(model:str, # a model directory, or a store URL with @version or 
                 backend:str='auto', # auto (fp16 on CUDA, else int8), fp32, int8, fp16 or bf16
                 chunk:int=1000, # emails per chunk
                 Dask:str=None, # Dask scheduler address, or local:N for N local worker processes
-                progress:bool=True, # show a progress bar
+                progress:bool=True, # show a progress bar (--no-progress hides it)
                 adapt_prior:store_true=False, # the inputs are one person's mail: adapt job_app to its own share of job emails
                ):
     "Score mailboxes with a model, in process or on Dask, into a table of ids and predictions."
