@@ -879,12 +879,17 @@ def suggest(store:LabelStore, # where the rule events go
             emails:pd.DataFrame, # the emails
             lfs=DEFAULT_LFS, # the labeling functions
            ) -> int:
-    "Write each rule's answers to `store` as `rule` events (skipping ones already there); the number written."
+    "Write each rule's answers to `store` as `rule` events (skipping ones already there), and undo a rule's answers for these emails that it no longer gives; the number of events written."
     state = store.item_state()
     have = {(i, name, a) for i, rules in state.rules.items() for name, a in rules}
     fired = apply_lfs(emails, lfs)
     events = [dict(item=i, job_app=from_answer(a)[0], status=from_answer(a)[1], source='rule', who=name)
               for name in fired.columns for i, a in fired[name].dropna().items() if (i, name, a) not in have]
+    given = {(i, name) for name in fired.columns for i in fired[name].dropna().index}
+    active = _active(store.events(source='rule', parse_meta=False))
+    stale = active[active.who.isin(fired.columns) & active.item.isin(fired.index)
+                   & np.array([(i, w) not in given for i, w in zip(active.item, active.who)], dtype=bool)]  # an edited rule, or an edited email
+    events += [dict(item=i, source='rule', action='undo', who=w, meta={'undoes': int(s)}) for i, w, s in zip(stale.item, stale.who, stale.seq)]
     return store.add_many(events)
 
 # %% ../nbs/04_labeling.ipynb #7089c0e5
