@@ -175,14 +175,16 @@ class Batcher:
             self._queue_add(len(emails))
             self._cond.notify()
         end = time.monotonic() + timeout
-        if not all(j.done.wait(max(0., end - time.monotonic())) for j in jobs):
-            with self._cond:
-                for j in jobs:
-                    if j in self._jobs:
-                        self._jobs.remove(j)
-                        self._queue_add(-len(j.emails))
-            if not all(j.done.is_set() for j in jobs): raise DeadlineExceeded(f"no answer within {timeout:g} s")
+        for j in jobs:  # in order, until a chunk is late or failed: then the answer is decided
+            if not j.done.wait(max(0., end - time.monotonic())) or j.error is not None: break
+        else: return [r for j in jobs for r in j.results]
+        with self._cond:  # take the chunks still queued back: nobody will read their results
+            for j in jobs:
+                if j in self._jobs:
+                    self._jobs.remove(j)
+                    self._queue_add(-len(j.emails))
         if (error := next((j.error for j in jobs if j.error is not None), None)) is not None: raise error
+        if not all(j.done.is_set() for j in jobs): raise DeadlineExceeded(f"no answer within {timeout:g} s")
         return [r for j in jobs for r in j.results]
 
     def _next_batch(self) -> list[_Job]|None:
@@ -629,8 +631,10 @@ def create_app(config:ServerConfig|dict|None=None, # settings; None reads JOBMAI
     def classify():
         if request.mimetype != 'application/json': raise ApiError(415, 'unsupported_media_type', "send the body with Content-Type: application/json")
         require_model()
-        # a chunked body has no Content-Length for werkzeug to refuse, and its stream stops at the limit without saying so
-        body = request.get_data(cache=False) if request.content_length is not None else _read_chunked(request.environ['wsgi.input'], cfg.max_request_bytes)
+        # a chunked body has no Content-Length for werkzeug to refuse, and its stream stops at the limit without saying so;
+        # with neither (the server sets no wsgi.input_terminated) there is no body: reading the socket would wait for ever
+        chunked = request.content_length is None and 'wsgi.input_terminated' in request.environ
+        body = _read_chunked(request.environ['wsgi.input'], cfg.max_request_bytes) if chunked else request.get_data(cache=False)
         if len(body) > cfg.max_request_bytes: raise ApiError(413, 'request_entity_too_large', f"the body is over {cfg.max_request_bytes} bytes")
         try: payload = json.loads(body)
         except (ValueError, RecursionError): raise ApiError(400, 'invalid_json', "the body is not JSON (UTF-8)", '$') from None

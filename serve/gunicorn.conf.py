@@ -10,9 +10,9 @@ always a free thread to answer 503 at once instead of leaving requests waiting f
 The app is not preloaded: each worker imports serve/wsgi.py after the fork and loads the model there (CUDA and
 torch threads do not survive a fork). On SIGTERM each worker reports draining on /readyz, keeps accepting for
 JOBMAIL_SERVE_DRAIN_DELAY_S (give the load balancer time to notice), then stops accepting and finishes every
-request in flight within graceful_timeout.
+request in flight within graceful_timeout (by default the drain delay + the deadline + 5 s, at least 30 s).
 """
-import glob, os, signal, tempfile
+import glob, math, os, signal, tempfile
 
 _here = os.path.dirname(os.path.abspath(__file__))
 _cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
@@ -27,7 +27,9 @@ workers = int(os.environ.get('JOBMAIL_WORKERS', max(1, _cores // _torch_threads)
 threads = int(os.environ.get('JOBMAIL_THREADS', 128))
 preload_app = False
 timeout = 60  # heartbeat: the model loads in a background thread, so a worker boots fast
-graceful_timeout = int(os.environ.get('JOBMAIL_GRACEFUL_TIMEOUT', 30))  # > deadline_s + drain_delay_s
+# after SIGTERM a worker accepts for the drain delay, then answers what it has (up to deadline_s): by default allow both
+_drain_then_deadline_s = float(os.environ.get('JOBMAIL_SERVE_DRAIN_DELAY_S', 0)) + float(os.environ.get('JOBMAIL_SERVE_DEADLINE_S', 10))  # ServerConfig's defaults
+graceful_timeout = int(os.environ.get('JOBMAIL_GRACEFUL_TIMEOUT', max(30, math.ceil(_drain_then_deadline_s) + 5)))
 keepalive = 5
 accesslog = os.environ.get('JOBMAIL_ACCESS_LOG', '-') or None  # method, path, status: never bodies
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
