@@ -15,7 +15,7 @@ from fastcore.script import call_parse
 
 from .core import InputError, ModelError, check_columns, check_splits, labels_of, read_table
 from .predict import MODEL_FORMAT, Predictor, read_model_json
-from .registry import seal_model_dir
+from .registry import MANIFEST, seal_model_dir, verify_model_dir
 
 # %% auto #0
 __all__ = ['log_loss', 'fit_weight', 'build_ensemble', 'ensemble_cli']
@@ -70,6 +70,8 @@ def build_ensemble(first, # a model directory (ULMFiT or linear)
     first, second, out = Path(first), Path(second), Path(out)
     if out.exists(): raise InputError(f"{out} exists; an ensemble is written to a new directory")
     metas = [read_model_json(first), read_model_json(second)]
+    for member in (first, second):
+        if (member/MANIFEST).is_file(): verify_model_dir(member)  # a changed member is refused, not sealed into the ensemble
     if weight is not None:
         if not 0 <= weight <= 1: raise InputError(f"weight must lie in [0, 1], got {weight}")
         weights, chosen_on = {'job_app': weight}, 'set by hand'

@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/evaluate.html.md"""
 
 # %% ../nbs/07_evaluate.ipynb #aaae11aa
 from __future__ import annotations
-import json, warnings
+import json
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from sklearn.metrics import (accuracy_score, precision_recall_fscore_support, f1
 from sklearn.calibration import calibration_curve
 from scipy.stats import binomtest
 
-from .core import InputError, ModelError, labels_of, read_table
+from .core import InputError, ModelError, check_splits, labels_of, read_table
 from .dataset import label_confidence
 from .text import model_inputs
 from .predict import Predictor, read_model_json
@@ -37,29 +37,6 @@ __all__ = ['CORE_STATUSES', 'MODEL_NAMES', 'SURE_LABEL', 'model_kind', 'model_pr
 CORE_STATUSES = ('applied', 'rejection', 'other')
 
 # %% ../nbs/07_evaluate.ipynb #8ec0b4dc
-def _load_learner(model_dir:Path, head:str):
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # our own, freshly verified pickle; loading it is the point of this function
-        try: from jobmail.registry import load_pickle_learner
-        except ImportError:
-            from fastai.learner import load_learner
-            return load_learner(model_dir/f'{head}.pkl', cpu=True)
-        if (model_dir/'MANIFEST.json').exists(): return load_pickle_learner(model_dir, head=head)
-        from fastai.learner import load_learner
-        return load_learner(model_dir/f'{head}.pkl', cpu=True)
-
-def _predictor_predictions(model_dir:Path, df:pd.DataFrame) -> pd.DataFrame:
-    "`model_predictions` of a linear or ensemble model directory, through `jobmail.predict.Predictor`."
-    res = Predictor(model_dir, backend='fp32', all_status=True).predict_df(df)
-    if res['error'].notna().any(): raise ModelError(f"{model_dir}: could not score {int(res['error'].notna().sum())} rows")
-    out = pd.DataFrame(index=df.index)
-    out['job_app_prob'] = res['job_app_prob'].to_numpy(float)
-    probs = pd.DataFrame(list(res['status_probs']), index=df.index).fillna(0.0)
-    for c in probs.columns: out[f'p_{c}'] = probs[c]
-    out['status_pred'] = probs.idxmax(axis=1).astype(object) if len(probs.columns) else ''
-    out['job_app_pred'] = job_app_decision(out['job_app_prob'])
-    return out
-
 MODEL_NAMES = {'ulmfit': 'ULMFiT', 'linear': 'linear', 'ensemble': 'ensemble'}  # how tables and plots name each model type
 
 def model_kind(model_dir, # a model directory
@@ -71,19 +48,14 @@ def model_predictions(model_dir, # a model directory (`jobmail train`, any model
                       df:pd.DataFrame, # emails or dataset rows to score
                       bs:int=64, # batch size
                      ) -> pd.DataFrame:
-    "Per row: `job_app_prob`, `job_app_pred`, `status_pred` and `p_<status>` columns."
-    model_dir = Path(model_dir)
-    if model_kind(model_dir) != 'ulmfit': return _predictor_predictions(model_dir, df)
-    texts = pd.DataFrame({'text': model_inputs(df)})
+    "Per row: `job_app_prob`, `job_app_pred`, `status_pred` and `p_<status>` columns, as `jobmail.predict.Predictor` serves them."
+    res = Predictor(model_dir, backend='fp32', batch_size=bs, all_status=True).predict_df(df)
+    if res['error'].notna().any(): raise ModelError(f"{model_dir}: could not score {int(res['error'].notna().sum())} rows")
     out = pd.DataFrame(index=df.index)
-    for head in ('job_app', 'status'):
-        learn = _load_learner(model_dir, head)
-        probs = learn.get_preds(dl=learn.dls.test_dl(texts, bs=bs))[0].numpy()
-        classes = [str(c) for c in learn.dls.vocab[1]]
-        if head == 'job_app': out['job_app_prob'] = probs[:, classes.index('True')]
-        else:
-            for i, c in enumerate(classes): out[f'p_{c}'] = probs[:, i]
-            out['status_pred'] = np.array(classes, dtype=object)[probs.argmax(1)]
+    out['job_app_prob'] = res['job_app_prob'].to_numpy(float)
+    probs = pd.DataFrame(list(res['status_probs']), index=df.index).fillna(0.0)
+    for c in probs.columns: out[f'p_{c}'] = probs[c]
+    out['status_pred'] = probs.idxmax(axis=1).astype(object) if len(probs.columns) else ''
     out['job_app_pred'] = job_app_decision(out['job_app_prob'])
     return out
 
@@ -234,7 +206,8 @@ def evaluate(model_dir, # a model directory
     "Metrics of the model, and of the TF-IDF baseline trained on the `train` split's labeled rows only, on `split` of `dataset`; writes eval.json and PNGs to `out`."
     if split is not None and 'split' not in dataset.columns:
         raise InputError(f"the dataset has no split column to take split {split!r} from; to score every row, pass split=None (--split all)")
-    scored = (dataset['split'] == split).to_numpy() if split is not None else np.ones(len(dataset), bool)
+    splits = check_splits(dataset).to_numpy() if 'split' in dataset.columns else None  # ' Test' is 'test', as `jobmail train` reads it
+    scored = splits == split if split is not None else np.ones(len(dataset), bool)
     df = dataset[scored]
     if not len(df): raise InputError(f"no rows to evaluate (split {split!r})")
     job_app, status = labels_of(df)
@@ -249,7 +222,7 @@ def evaluate(model_dir, # a model directory
             job_app[sure], status[sure], pred['job_app_prob'].to_numpy()[sure], pred['status_pred'].to_numpy()[sure]))
     errors = confident_errors(df, job_app, pred)
     res['confident_errors'] = errors.to_dict('records')
-    in_train = (dataset['split'] == 'train').to_numpy() if baseline and 'split' in dataset.columns else np.zeros(len(dataset), bool)
+    in_train = splits == 'train' if baseline and splits is not None else np.zeros(len(dataset), bool)
     base, train = None, dataset[in_train]
     if (in_train & scored).any():
         res['baseline_skipped'] = f"{int((in_train & scored).sum())} of the {len(df)} scored rows are the train split the TF-IDF baseline learns from: it is not scored on them"
