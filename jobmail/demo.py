@@ -610,7 +610,7 @@ def _dated(rng:random.Random, f:dict, when:datetime, lang:str='en') -> dict:
     "`f` with the dates a message sent at `when` mentions, in its language: its own day and month, and a day 2-13 days on (an interview, a deadline)."
     later = when + timedelta(days=rng.randrange(2, 14))
     day, month = DAY_NAMES[lang][later.weekday()], MONTH_NAMES[lang][later.month - 1]
-    return {**f, 'date_long': f'{day} {later.day} {month}' if lang == 'fr' else f'{day}, {month} {later.day}',
+    return {**f, 'later': later, 'date_long': f'{day} {later.day} {month}' if lang == 'fr' else f'{day}, {month} {later.day}',
             'date_short': when.strftime('%d/%m/%Y' if lang == 'fr' else '%m/%d/%Y'), 'month': MONTH_NAMES[lang][when.month - 1]}
 
 def _typo(rng:random.Random, text:str) -> str:
@@ -751,7 +751,8 @@ def _thread(rng:random.Random, start:datetime) -> list[tuple[Kind, dict, datetim
             out.append((KIND_BY_NAME[_OWNER_REPLIES[kind.name]], dated, when + timedelta(hours=rng.randrange(1, 48))))
         nxt = _pick(rng, _FOLLOW[kind.status])
         if nxt and kind.lang == 'fr': nxt = rng.choice(_FR_FOLLOW[nxt]) if nxt in _FR_FOLLOW else nxt if rng.random() < 0.3 else None
-        kind, when = (KIND_BY_NAME[nxt] if nxt else None), when + timedelta(days=rng.randrange(1, 21), minutes=rng.randrange(0, 600))
+        after = max(dated['later'] if kind.status == 'interview' else when, out[-1][2])  # an interview's next step comes after its day, an answer after the reply
+        kind, when = (KIND_BY_NAME[nxt] if nxt else None), after + timedelta(days=rng.randrange(1, 21), minutes=rng.randrange(0, 600))
     return out
 
 def _conversation(rng:random.Random, kind:Kind, start:datetime) -> list[tuple[Kind, dict, datetime]]:
