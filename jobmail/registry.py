@@ -739,13 +739,14 @@ class S3Store(Store):
         from botocore.exceptions import ClientError
         pinned = pin.get('version_id')
         if not pinned: raise StoreError(f"the record of {key} pins no S3 object version")
-        if not self._present(key, pin):
-            raise StoreError(f"{key}: its pinned object version {pinned} was deleted from the bucket; the version cannot be restored")
         with self._errors(f"downloading {key}"):
             try: current = self.client.head_object(Bucket=self.bucket, Key=self._key(key)).get('VersionId')
             except ClientError as e:
                 if e.response.get('Error', {}).get('Code') not in ('404', 'NoSuchKey'): raise
                 current = 'a delete marker'
+        if current != pinned and not self._present(key, pin):  # asked only when the key changed: one HEAD per file otherwise
+            raise StoreError(f"{key}: its pinned object version {pinned} was deleted from the bucket; the version cannot be restored")
+        with self._errors(f"downloading {key}"):
             self.client.download_file(self.bucket, self._key(key), str(dest), ExtraArgs={'VersionId': pinned},
                                       Config=self.transfer, Callback=callback)
         if current != pinned:
