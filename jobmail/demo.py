@@ -606,11 +606,17 @@ DAY_NAMES = {'en': ('Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Sat
 MONTH_NAMES = {'en': ('January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'),
                'fr': ('janvier', 'février', 'mars', 'avril', 'mai', 'juin', 'juillet', 'août', 'septembre', 'octobre', 'novembre', 'décembre')}
 
+def _clock(time:str, lang:str) -> str:
+    "`time` ('14h00' or '2:00 PM') written as `lang` writes a time of day."
+    hour, minute = map(int, re.findall(r'\d+', time))
+    if time.endswith('M'): hour = hour % 12 + (12 if time.endswith('PM') else 0)
+    return f'{hour}h{minute:02d}' if lang == 'fr' else f"{hour % 12 or 12}:{minute:02d} {'AM' if hour < 12 else 'PM'}"
+
 def _dated(rng:random.Random, f:dict, when:datetime, lang:str='en') -> dict:
-    "`f` with the dates a message sent at `when` mentions, in its language: its own day and month, and a day 2-13 days on (an interview, a deadline)."
+    "`f` with the dates and time a message sent at `when` mentions, in its language: its own day and month, and a day 2-13 days on (an interview, a deadline)."
     later = when + timedelta(days=rng.randrange(2, 14))
     day, month = DAY_NAMES[lang][later.weekday()], MONTH_NAMES[lang][later.month - 1]
-    return {**f, 'later': later, 'date_long': f'{day} {later.day} {month}' if lang == 'fr' else f'{day}, {month} {later.day}',
+    return {**f, 'later': later, 'time': _clock(f['time'], lang), 'date_long': f'{day} {later.day} {month}' if lang == 'fr' else f'{day}, {month} {later.day}',
             'date_short': when.strftime('%d/%m/%Y' if lang == 'fr' else '%m/%d/%Y'), 'month': MONTH_NAMES[lang][when.month - 1]}
 
 def _typo(rng:random.Random, text:str) -> str:
