@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/server.html.md"""
 
 # %% ../nbs/10_server.ipynb #3edee262
 from __future__ import annotations
-import atexit, collections, hmac, http.client, json, logging, os, signal, socket, subprocess, sys, tempfile, threading, time, traceback, weakref
+import atexit, collections, hmac, http.client, json, logging, math, os, signal, socket, subprocess, sys, tempfile, threading, time, traceback, weakref
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -22,11 +22,11 @@ from .core import InputError, JobmailError, ModelError, get_config, project_root
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'REQUESTS', 'LATENCY', 'BATCH_SIZE', 'QUEUE_DEPTH', 'EMAILS', 'EMAILS_ERRORED', 'READY', 'EMAIL_SCHEMAS',
-           'MAX_DEPTH', 'WARMUP_EMAIL', 'ServerConfig', 'metrics_payload', 'all_workers_ready', 'Overloaded',
-           'DeadlineExceeded', 'PredictionFailed', 'Batcher', 'email_kind', 'openapi_spec', 'ApiError', 'RequestParser',
-           'email_row', 'begin_drain', 'load_predictor', 'create_app', 'wait_ready', 'drain_on_sigterm', 'serve_cli',
-           'free_port', 'http_call', 'LocalGunicorn']
+__all__ = ['log', 'REQUESTS', 'LATENCY', 'BATCH_SIZE', 'QUEUE_DEPTH', 'EMAILS', 'EMAILS_ERRORED', 'READY', 'LOAD_FAILED',
+           'EMAIL_SCHEMAS', 'MAX_DEPTH', 'WARMUP_EMAIL', 'ServerConfig', 'metrics_payload', 'all_workers_ready',
+           'failed_worker_reason', 'Overloaded', 'DeadlineExceeded', 'PredictionFailed', 'Batcher', 'email_kind',
+           'openapi_spec', 'ApiError', 'RequestParser', 'email_row', 'begin_drain', 'load_predictor', 'create_app',
+           'wait_ready', 'drain_on_sigterm', 'serve_cli', 'free_port', 'http_call', 'LocalGunicorn']
 
 # %% ../nbs/10_server.ipynb #4af254fb
 @dataclass(frozen=True)
@@ -49,8 +49,14 @@ class ServerConfig:
     load_retry_max_s:float = 60. # the longest wait between two tries
 
     def __post_init__(self):
-        if self.max_batch < 1 or self.queue_size < 1 or self.max_emails < 1:
-            raise InputError("max_batch, queue_size and max_emails must be at least 1")
+        if isinstance(self.tokens, str) or not all(isinstance(t, str) for t in self.tokens):
+            raise InputError("tokens must be a tuple of strings (a string alone would make each of its characters a token)")
+        least = {'max_batch': 1, 'queue_size': 1, 'max_emails': 1, 'max_request_bytes': 1, 'deadline_s': 0, 'max_wait_ms': 0,
+                 'retry_after_s': 0, 'drain_delay_s': 0, 'torch_threads': 0, 'load_retry_s': 0, 'load_retry_max_s': 0}
+        for name, low in least.items():
+            value = getattr(self, name)
+            if not (low < value if name == 'deadline_s' else low <= value) or not math.isfinite(value):
+                raise InputError(f"{name} (JOBMAIL_SERVE_{name.upper()}) must be a finite number {'above' if name == 'deadline_s' else 'at least'} {low}, not {value}")
         if self.queue_size < self.max_emails:
             raise InputError(f"queue_size ({self.queue_size}) must be at least max_emails ({self.max_emails}), or a full request could never be queued")
 
@@ -92,6 +98,8 @@ def _parse_setting(name, kind, value:str):
     except ValueError: raise InputError(f"JOBMAIL_SERVE_{name.upper()}: not a valid {kind.__name__}") from None
 
 # %% ../nbs/10_server.ipynb #15427765
+if (_metrics_dir := os.environ.get('PROMETHEUS_MULTIPROC_DIR')) and not os.path.isdir(_metrics_dir):  # prometheus_client would fail on its first file
+    raise InputError(f"PROMETHEUS_MULTIPROC_DIR={_metrics_dir} is not a folder: gunicorn.conf.py makes it for gunicorn's workers; unset it otherwise")
 REQUESTS = prom.Counter('jobmail_requests', "HTTP requests answered, by endpoint and status code", ['endpoint', 'code'])
 LATENCY = prom.Histogram('jobmail_request_latency_seconds', "Time to answer a request, by endpoint", ['endpoint'],
                          buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
@@ -101,6 +109,8 @@ EMAILS = prom.Counter('jobmail_emails_classified', "Emails classified, in answer
 EMAILS_ERRORED = prom.Counter('jobmail_emails_errored', "Emails answered with an error instead of labels (unreadable, or the model failed on them)")
 READY = prom.Gauge('jobmail_ready', "1 when the model is loaded and the server not draining (min over live workers)",
                    multiprocess_mode='livemin')
+LOAD_FAILED = prom.Gauge('jobmail_load_failed', "1 when a worker could not load its model, by reason (max over live workers)", ['reason'],
+                         multiprocess_mode='livemax')
 
 def _workers_registry() -> prom.CollectorRegistry|None:
     "A registry adding up every gunicorn worker's metrics, when `PROMETHEUS_MULTIPROC_DIR` is set."
@@ -118,6 +128,12 @@ def all_workers_ready() -> bool:
     "Whether every live worker of this server reports ready (always true outside gunicorn's multiprocess mode)."
     registry = _workers_registry()
     return registry is None or registry.get_sample_value('jobmail_ready') == 1
+
+def failed_worker_reason() -> str|None:
+    "Why a live gunicorn worker of this server could not load its model, or None (always None outside gunicorn's multiprocess mode)."
+    registry = _workers_registry()
+    if registry is None: return None
+    return next((s.labels['reason'] for m in registry.collect() if m.name == 'jobmail_load_failed' for s in m.samples if s.value == 1), None)
 
 # %% ../nbs/10_server.ipynb #018b1a42
 class Overloaded(JobmailError):
@@ -457,6 +473,7 @@ class _Service:
         self.cfg, self.state, self.reason = cfg, 'loading', 'the model is loading'
         self.predictor = self.batcher = None
         self.loaded, self._lock, self.inflight = threading.Event(), threading.Lock(), 0
+        self._state_lock = threading.Lock()  # state changes are atomic: a drain is never overwritten by a load ending
         _SERVICES.add(self)
         READY.set(0)
 
@@ -481,29 +498,32 @@ class _Service:
                 except Exception as e:
                     reason = f"the model could not be loaded: {type(e).__name__}: {e}"
                     if not (retry and wait > 0):
-                        self.state, self.reason = 'failed', reason
+                        LOAD_FAILED.labels(reason).set(1)  # the other gunicorn workers' /readyz say so too
+                        with self._state_lock: self.state, self.reason = 'failed', reason
                         log.error("not ready: %s", reason)
                         return
-                    self.reason = f"{reason} (trying again in {wait:g} s)"
+                    with self._state_lock:
+                        if self.state == 'loading': self.reason = f"{reason} (trying again in {wait:g} s)"
                     log.warning("not ready yet: %s", self.reason)
                     time.sleep(wait)
                     wait = min(2 * wait, self.cfg.load_retry_max_s)
                     continue
                 self.predictor = model
                 self.batcher = Batcher(model.predict, self.cfg.max_batch, self.cfg.max_wait_ms, self.cfg.queue_size)
-                if self.state == 'loading':
-                    self.state, self.reason = 'ready', ''
-                    READY.set(1)
-                    if _workers_registry(): threading.Thread(target=self._publish_readiness, name='jobmail-readiness', daemon=True).start()
+                with self._state_lock:  # a drain since the check would be lost
+                    if self.state == 'loading':
+                        self.state, self.reason = 'ready', ''
+                        READY.set(1)
+                        if _workers_registry(): threading.Thread(target=self._publish_readiness, name='jobmail-readiness', daemon=True).start()
                 log.info("model %s loaded; batches of up to %d emails", model.version, self.cfg.max_batch)
         finally: self.loaded.set()
 
     def readiness(self) -> tuple[str, str]:
         "This worker's state ('stalled' when its batches cannot be answered) and why it is not ready; sets the `jobmail_ready` gauge to match."
-        state, reason = self.state, self.reason
-        if state == 'ready' and (trouble := self.batcher.trouble(self.cfg.deadline_s)): state, reason = 'stalled', trouble
-        READY.set(state == 'ready')
-        if self.state != 'ready': READY.set(0)  # a drain (from a signal handler: no lock) came in between: it wins
+        with self._state_lock:
+            state, reason = self.state, self.reason
+            if state == 'ready' and (trouble := self.batcher.trouble(self.cfg.deadline_s)): state, reason = 'stalled', trouble
+            READY.set(state == 'ready')
         return state, reason
 
     def _publish_readiness(self, every:float=1.):
@@ -513,8 +533,9 @@ class _Service:
             time.sleep(every)
 
     def drain(self):
-        if self.state != 'failed': self.state, self.reason = 'draining', 'the server is shutting down'
-        READY.set(0)
+        with self._state_lock:
+            if self.state != 'failed': self.state, self.reason = 'draining', 'the server is shutting down'
+            READY.set(0)
 
     def enter(self):
         with self._lock: self.inflight += 1
@@ -661,7 +682,9 @@ def create_app(config:ServerConfig|dict|None=None, # settings; None reads JOBMAI
     @app.get('/readyz')
     def readyz():
         state, reason = svc.readiness()
-        if state == 'ready' and not all_workers_ready(): state, reason = 'loading', "another worker is not ready (loading its model, or stalled)"
+        if state == 'ready' and not all_workers_ready():
+            if failed := failed_worker_reason(): state, reason = 'failed', f"another worker failed: {failed}"
+            else: state, reason = 'loading', "another worker is not ready (loading its model, or stalled)"
         if state == 'ready': return _json({'status': 'ready', 'model_version': svc.predictor.version})
         return _json({'status': state, 'reason': reason}, 503, {'Retry-After': str(cfg.retry_after_s)})
 
@@ -686,12 +709,13 @@ def drain_on_sigterm(stop, # no arguments: stops accepting new connections (must
                      delay_s:float=0., # seconds to keep accepting while /readyz already says draining
                      signals=(signal.SIGTERM,)):
     "On SIGTERM: begin draining at once, call `stop` after `delay_s`."
-    def handler(signum, frame):
-        log.info("signal %d: draining (stopping in %g s)", signum, delay_s)
+    def drain_then_stop():
         begin_drain()
-        timer = threading.Timer(delay_s, stop)
-        timer.daemon = True
-        timer.start()
+        time.sleep(delay_s)
+        stop()
+    def handler(signum, frame):  # in a thread of its own: the signal may have interrupted the main thread holding a service's lock
+        log.info("signal %d: draining (stopping in %g s)", signum, delay_s)
+        threading.Thread(target=drain_then_stop, name='jobmail-drain', daemon=True).start()
     for s in signals: signal.signal(s, handler)
 
 # %% ../nbs/10_server.ipynb #18bd3a5a
@@ -704,6 +728,8 @@ def serve_cli(model:str='', # model dir, or store URL with an optional @version 
              ):
     "Run the inference server on werkzeug's threaded server; for production use gunicorn with serve/gunicorn.conf.py."
     from werkzeug.serving import make_server
+    if os.environ.get('PROMETHEUS_MULTIPROC_DIR'):  # its files would mix this process's metrics and readiness with other runs'
+        raise InputError("PROMETHEUS_MULTIPROC_DIR is set: it is for gunicorn's workers (serve/gunicorn.conf.py); unset it for jobmail serve, one process")
     if not 0 <= port <= 65535: raise InputError(f"--port {port}: a TCP port is 0 to 65535")
     if model and '://' not in model and not Path(model).is_dir(): raise InputError(f"--model {model}: not a model directory or a store URL")
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')

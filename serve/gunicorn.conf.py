@@ -12,7 +12,7 @@ torch threads do not survive a fork). On SIGTERM each worker reports draining on
 JOBMAIL_SERVE_DRAIN_DELAY_S (give the load balancer time to notice), then stops accepting and finishes every
 request in flight within graceful_timeout (by default the drain delay + the deadline + 5 s, at least 30 s).
 """
-import glob, math, os, signal, tempfile
+import glob, math, os, shutil, signal, tempfile
 
 _here = os.path.dirname(os.path.abspath(__file__))
 _cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
@@ -36,13 +36,20 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 errorlog = '-'
 
 os.environ.setdefault('JOBMAIL_SERVE_TORCH_THREADS', str(max(1, _cores // workers)))  # workers x torch threads = cores
-# /metrics adds up every worker's numbers through files in this folder (prometheus_client multiprocess mode).
-os.environ.setdefault('PROMETHEUS_MULTIPROC_DIR', tempfile.mkdtemp(prefix='jobmail-metrics-'))
+# /metrics adds up every worker's numbers through files in this folder (prometheus_client multiprocess mode):
+# PROMETHEUS_MULTIPROC_DIR when set, else a temporary folder of this server's own, removed when it exits.
+_own_metrics_dir = None
+if not os.environ.get('PROMETHEUS_MULTIPROC_DIR'):
+    os.environ['PROMETHEUS_MULTIPROC_DIR'] = _own_metrics_dir = tempfile.mkdtemp(prefix='jobmail-metrics-')
 
 def on_starting(server):
     "Start the metrics from zero: remove files a previous run left in PROMETHEUS_MULTIPROC_DIR."
     os.makedirs(os.environ['PROMETHEUS_MULTIPROC_DIR'], exist_ok=True)
     for f in glob.glob(os.path.join(os.environ['PROMETHEUS_MULTIPROC_DIR'], '*.db')): os.remove(f)
+
+def on_exit(server):
+    "Remove the metrics folder this server made for itself."
+    if _own_metrics_dir: shutil.rmtree(_own_metrics_dir, ignore_errors=True)
 
 def post_worker_init(worker):
     "Replace the worker's SIGTERM handler: report draining first, then gunicorn's graceful stop."
