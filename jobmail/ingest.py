@@ -50,6 +50,7 @@ _CHARSET_ALIASES = {
     'iso-8859-8-i': 'iso-8859-8', 'windows-874': 'cp874', 'x-sjis': 'shift_jis', 'x-mac-roman': 'mac_roman',
 }
 _NOT_TEXT_CODECS = {'idna', 'punycode', 'unicode_escape', 'raw_unicode_escape', 'undefined', 'mbcs', 'oem'}
+_NAME_SEPARATORS = re.compile('[-_ ]')
 # Windows-1252 text that went to UTF-8 as if it were Latin-1 carries C1 controls (\x92 for ’): back to its characters
 _C1_AS_CP1252 = str.maketrans({c: bytes([c]).decode('cp1252', 'ignore') or None for c in range(0x80, 0xa0)})
 
@@ -58,10 +59,12 @@ def _codec(charset:str|None) -> str|None:
     "The Python codec for a MIME charset name, or None when unknown or not a text encoding."
     if not charset or not isinstance(charset, str): return None
     name = charset.strip().strip('"\'').lower()[:40]
-    name = _CHARSET_ALIASES.get(name, name)
-    if not name: return None
-    try: info = codecs.lookup(name)
-    except Exception: return None
+    bare = name.removeprefix('x-')
+    for spelling in (name, bare, _NAME_SEPARATORS.sub('', bare)):  # 'cp-850', 'ibm-850', 'x-mac-cyrillic': Python knows them unhyphenated
+        if not (spelling := _CHARSET_ALIASES.get(spelling, spelling)): return None
+        try: info = codecs.lookup(spelling); break
+        except Exception: pass
+    else: return None
     if not getattr(info, '_is_text_encoding', True) or info.name in _NOT_TEXT_CODECS: return None
     return info.name
 
@@ -440,6 +443,12 @@ def _best_alternative(kids:list) -> Message:
         if richer is None or len(body.strip() if isinstance(body, (str, bytes)) else str(body)) >= 200: return plain
     return richer if richer is not None else kids[-1]
 
+def _decoded_message(inner:Message) -> Message:
+    "The message of a base64 `message/rfc822` part (against RFC 2046, but sent): the parser took its base64 lines for a headerless body."
+    payload = inner.get_payload()
+    if inner.keys() or not isinstance(payload, str): return inner
+    return BytesParser().parsebytes(lenient_b64decode(payload[:MAX_PART_BYTES].encode('ascii', 'surrogateescape')))
+
 def text_parts(msg:Message, # a parsed message (compat32)
                notes:list|None=None, # if given, a note is appended when parts past `MAX_PARTS` go unread
               ) -> Iterator[tuple[str, Message]]:
@@ -451,7 +460,9 @@ def text_parts(msg:Message, # a parsed message (compat32)
         kids = part.get_payload()
         if isinstance(kids, list):
             if not kids: continue
-            if content_type(part) == 'multipart/alternative': kids = [_best_alternative(kids)]
+            ctype = content_type(part)
+            if ctype == 'multipart/alternative': kids = [_best_alternative(kids)]
+            elif ctype == 'message/rfc822' and _cte(part) == 'base64': kids = [_decoded_message(kids[0])]
             stack.extend(reversed(kids))
         elif not _is_attachment(part):
             ctype = content_type(part)
@@ -721,7 +732,7 @@ def fields_to_row(subject='', # the subject line
         return email_row(id='' if _blank(id) else str(id), source=str(source), error=f"unreadable record: {type(e).__name__}: {str(e)[:200]}")
 
 # %% ../nbs/01_ingest.ipynb #8d21aa0e
-_FROM_LINE = re.compile(rb'(?m)^From \S+ +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) +(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)'
+_FROM_LINE = re.compile(rb'(?m)^From \S+(?: at \S+)? +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) +(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)'
                         rb' +\d{1,2} +\d{1,2}:\d{2}[^\n]*\n')
 _MAIL_HEADER = re.compile(rb'(?im)^(?:from|to|subject|date|message-id|received|return-path|delivered-to|mime-version|'
                           rb'x-[a-z0-9-]+)[ \t]*:')
@@ -750,9 +761,9 @@ def _ext(path:Path) -> str:
     return suffixes[-1] if suffixes else ''
 
 def _head(path:Path) -> bytes:
-    "The first 64 KB of a file, leading blank lines dropped; `InputError` when it cannot be read (a corrupt .gz)."
+    "The first 64 KB of a file, a UTF-8 byte order mark and leading blank lines dropped; `InputError` when it cannot be read (a corrupt .gz)."
     try:
-        with _open(path) as f: return f.read(65_536).lstrip(b'\r\n')
+        with _open(path) as f: return f.read(65_536).removeprefix(b'\xef\xbb\xbf').lstrip(b'\r\n')
     except Exception as e: raise InputError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
 
 def _starts_with_headers(head:bytes) -> bool:
@@ -804,7 +815,7 @@ def detect_format(path, # a file
     if ext == '.eml': return 'eml'
     head = _head(path)
     if not _starts_with_headers(head): raise InputError(f"{path}: not mail (no mail headers at the start)")
-    return 'mbox' if ext != '.txt' and _FROM_LINE.match(head) else 'eml'
+    return 'mbox' if _FROM_LINE.match(head) and (ext != '.txt' or _FROM_LINE.search(head, 1)) else 'eml'
 
 # %% ../nbs/01_ingest.ipynb #c7616fae
 _MBOX_ESCAPE = re.compile(rb'(?m)^>(>*From )')
