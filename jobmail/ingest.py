@@ -26,10 +26,10 @@ __all__ = ['MAX_MESSAGE_BYTES', 'MAX_PART_BYTES', 'MAX_HTML_CHARS', 'MAX_HTML_DE
            'MAX_TEXT_CHARS', 'MAX_HEADER_CHARS', 'decode_bytes', 'header_text', 'html_to_text',
            'looks_quoted_printable', 'html_start', 'looks_like_html', 'is_html_document', 'strip_css', 'split_reply',
            'clean_body', 'lenient_b64decode', 'transfer_decode', 'mime_type', 'charset_param', 'content_type',
-           'text_parts', 'message_text', 'clean_id', 'content_id', 'utc_date', 'headers_json', 'email_row',
-           'first_headers', 'parse_headers', 'parse_message', 'gmail_to_row', 'parse_date', 'fields_to_row',
-           'detect_format', 'iter_mbox', 'record_to_row', 'read_file', 'iter_emails', 'emails_frame', 'ingest',
-           'summarize', 'write_emails', 'ingest_cli']
+           'text_parts', 'calendar_text', 'message_text', 'clean_id', 'content_id', 'utc_date', 'headers_json',
+           'email_row', 'first_headers', 'parse_headers', 'parse_message', 'gmail_to_row', 'parse_date',
+           'fields_to_row', 'detect_format', 'iter_mbox', 'record_to_row', 'read_file', 'iter_emails', 'emails_frame',
+           'ingest', 'summarize', 'write_emails', 'ingest_cli']
 
 # %% ../nbs/01_ingest.ipynb #cd4024ab
 MAX_MESSAGE_BYTES = 8_000_000   # raw bytes parsed per message, after dropping huge base64 attachments
@@ -379,6 +379,8 @@ def transfer_decode(data:bytes, # a part's body as it appears in the message
 
 # %% ../nbs/01_ingest.ipynb #bece3a25
 _MIME_TYPE = re.compile(r'\s*([a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+)')
+_CONTAINER_TYPE = re.compile(rb'(?im)^content-type:\s*(?:multipart|message)/')  # a part the stdlib parser recurses into
+_CALENDAR_TYPES = ('text/calendar', 'application/ics')
 
 _CHARSET_PARAM = re.compile(r'(?i)\bcharset\s*=\s*["\']?([^"\';\s]+)')
 
@@ -419,7 +421,7 @@ def _cte(part:Message) -> str: return str(part.get('content-transfer-encoding', 
 
 def _part_bytes(part:Message) -> bytes:
     "A leaf part's body, transfer-decoded (a bytes payload is already: Gmail API bodies)."
-    payload = part.get_payload()
+    payload = part._payload  # as parsed: `get_payload()` decodes raw 8-bit bytes in the declared charset, lies and all ('\ufffd' where it fails)
     if isinstance(payload, bytes): return payload[:MAX_PART_BYTES]
     if not isinstance(payload, str): return b''
     cte = _cte(part)
@@ -443,16 +445,23 @@ def _best_alternative(kids:list) -> Message:
         if richer is None or len(body.strip() if isinstance(body, (str, bytes)) else str(body)) >= 200: return plain
     return richer if richer is not None else kids[-1]
 
-def _decoded_message(inner:Message) -> Message:
+def _inner_message(data:bytes, notes:list|None) -> Message:
+    "A forwarded message's bytes parsed (compat32); an empty message, noted, when it nests more parts than the parser survives."
+    if (n := len(_CONTAINER_TYPE.findall(data))) > MAX_MULTIPARTS:
+        if notes is not None: notes.append(f"forwarded message not read: {n} multipart or message parts (limit {MAX_MULTIPARTS})")
+        return Message()
+    return BytesParser().parsebytes(data)
+
+def _decoded_message(inner:Message, notes:list|None) -> Message:
     "The message of a base64 `message/rfc822` part (against RFC 2046, but sent): the parser took its base64 lines for a headerless body."
     payload = inner.get_payload()
     if inner.keys() or not isinstance(payload, str): return inner
-    return BytesParser().parsebytes(lenient_b64decode(payload[:MAX_PART_BYTES].encode('ascii', 'surrogateescape')))
+    return _inner_message(lenient_b64decode(payload[:MAX_PART_BYTES].encode('ascii', 'surrogateescape')), notes)
 
 def text_parts(msg:Message, # a parsed message (compat32)
-               notes:list|None=None, # if given, a note is appended when parts past `MAX_PARTS` go unread
+               notes:list|None=None, # if given, a note is appended when parts go unread (past `MAX_PARTS`, or nested too deep)
               ) -> Iterator[tuple[str, Message]]:
-    "The (subtype, part) of each text part a reader would see, in order: 'plain' or 'html'."
+    "The (subtype, part) of each text part a reader would see, in order: 'plain' or 'html', and 'calendar' for invitations (attached too)."
     stack, seen = [msg], 0
     while stack and seen < MAX_PARTS:
         part, seen = stack.pop(), seen + 1
@@ -461,25 +470,73 @@ def text_parts(msg:Message, # a parsed message (compat32)
         if isinstance(kids, list):
             if not kids: continue
             ctype = content_type(part)
-            if ctype == 'multipart/alternative': kids = [_best_alternative(kids)]
-            elif ctype == 'message/rfc822' and _cte(part) == 'base64': kids = [_decoded_message(kids[0])]
+            if ctype == 'multipart/alternative':  # the best alternative, and an invitation beside it
+                best = _best_alternative(kids)
+                kids = [best, *(k for k in kids if k is not best and isinstance(k, Message) and content_type(k) in _CALENDAR_TYPES)]
+            elif ctype == 'message/rfc822' and _cte(part) == 'base64': kids = [_decoded_message(kids[0], notes)]
             stack.extend(reversed(kids))
-        elif not _is_attachment(part):
+        else:
             ctype = content_type(part)
-            if ctype in ('text/plain', 'text/html'): yield ctype[5:], part
+            if ctype in _CALENDAR_TYPES: yield 'calendar', part  # read only where the message has no other text (`message_text`)
+            elif _is_attachment(part): continue
+            elif ctype in ('text/plain', 'text/html'): yield ctype[5:], part
             elif ctype.startswith('multipart/'): yield 'plain', part  # a multipart without a boundary: its body as text
     if stack and notes is not None: notes.append(f"truncated: more than {MAX_PARTS} MIME parts, read the first {MAX_PARTS}")
+
+# %% ../nbs/01_ingest.ipynb #ed8d0847
+_ICS_LINE = re.compile(r'([A-Za-z0-9-]{1,60})((?:;(?:"[^"]*"|[^";:])*)*):(.*)')  # NAME;PARAM=x;PARAM="a:b":value
+_ICS_ESCAPE = re.compile(r'\\([\\;,nN])')
+_ICS_TZID = re.compile(r'(?i);TZID=(?:"([^"]*)"|([^;:]*))')
+_ICS_DATE = re.compile(r'(\d{4})(\d\d)(\d\d)(?:T(\d\d)(\d\d)(\d\d)(Z?))?')
+_ICS_READ = ('SUMMARY', 'DTSTART', 'LOCATION', 'DESCRIPTION')
+
+def _ics_start(value:str, params:str) -> str:
+    "A DTSTART value made readable ('2025-06-03 14:00 UTC', '2025-06-03 10:00 Europe/Paris', '2025-06-03'), as written when it is no date."
+    if not (m := _ICS_DATE.fullmatch(value.strip())): return value.strip()
+    y, mo, d, hh, mm, ss, utc = m.groups()
+    if hh is None: return f'{y}-{mo}-{d}'
+    tz = 'UTC' if utc else (t[1] or t[2]).strip() if (t := _ICS_TZID.search(params)) else ''
+    return f"{y}-{mo}-{d} {hh}:{mm}{'' if ss == '00' else ':' + ss}{' ' + tz if tz else ''}"
+
+def _ics_unescape(value:str) -> str: return _ICS_ESCAPE.sub(lambda m: '\n' if m[1] in 'nN' else m[1], value).strip()
+
+def calendar_text(data:bytes, # a calendar part's (iCalendar, RFC 5545) transfer-decoded bytes
+                  charset:str|None=None, # its declared charset (iCalendar's default is UTF-8)
+                 ) -> str:
+    "What an invitation says: each event's summary, start, location and description; malformed input gives what it can, never an exception."
+    data = data[:MAX_PART_BYTES]
+    if b'\r' in data: data = data.replace(b'\r\n', b'\n').replace(b'\r', b'\n')
+    text = decode_bytes(re.sub(rb'\n[ \t]', b'', data), charset or 'utf-8')  # unfolded before decoding: a fold may split a character
+    events, components, event = [], [], None
+    for line in text.split('\n'):
+        if not (m := _ICS_LINE.match(line)): continue
+        name, params, value = m[1].upper(), m[2], m[3]
+        if name == 'BEGIN':
+            components.append(value.strip().upper())
+            if components[-1] == 'VEVENT': events.append(event := {})
+        elif name == 'END':
+            if components: components.pop()
+        elif name in _ICS_READ and (not components or components[-1] == 'VEVENT'):  # not a time zone's or an alarm's
+            if event is None: events.append(event := {})
+            event.setdefault(name, _ics_start(value, params) if name == 'DTSTART' else _ics_unescape(value))
+    texts = ('\n'.join(filter(None, (e.get('SUMMARY'), e.get('DTSTART'), e.get('LOCATION'), e.get('DESCRIPTION') and '\n' + e['DESCRIPTION'])))
+             for e in events)
+    return '\n\n'.join(dict.fromkeys(filter(None, texts)))
 
 # %% ../nbs/01_ingest.ipynb #519476c5
 def message_text(msg:Message, # a parsed message (compat32)
                  notes:list|None=None, # if given, why some of it went unread is appended (see `text_parts`)
                 ) -> tuple[str, str, str]:
-    "(text, quoted, signature) of a parsed message: its text parts decoded, cleaned and joined."
-    cols = ([], [], [])
+    "(text, quoted, signature) of a parsed message: its text parts decoded, cleaned and joined; with none, what its invitations say."
+    cols, invitations = ([], [], []), []
     for subtype, part in text_parts(msg, notes):
+        if subtype == 'calendar': invitations.append(part); continue
         body = _part_text(_part_bytes(part), part.get('content-type'))
         for col, value in zip(cols, clean_body(body, sent_as=subtype, guess_qp=_cte(part) not in _UNDONE_CTES)):
             if value: col.append(value)
+    if not cols[0] and invitations:  # beside a body an invitation repeats it; without one, it is the message
+        events = dict.fromkeys(calendar_text(_part_bytes(p), charset_param(p.get('content-type'))) for p in invitations)  # inline and attached: once
+        return clean_body('\n\n'.join(filter(None, events)), guess_qp=False)
     return tuple(_cap('\n\n'.join(c)) for c in cols)
 
 # %% ../nbs/01_ingest.ipynb #e20330a8
@@ -489,7 +546,6 @@ _EXPORT_HEADERS = ('list-unsubscribe', 'list-id', 'precedence', 'auto-submitted'
                    'in-reply-to', 'references')
 _HEADER_START = re.compile(rb'[!-9;-~]+[ \t]*:')
 _SIMPLE_CTE = ('', '7bit', '8bit', 'binary', 'base64', 'quoted-printable')
-_CONTAINER_TYPE = re.compile(rb'(?im)^content-type:\s*(?:multipart|message)/')  # a part the stdlib parser recurses into
 
 def clean_id(value) -> str:
     "A Message-ID without angle brackets and surrounding whitespace ('' when absent or unusable)."
@@ -582,6 +638,8 @@ def _parse(raw:bytes, source:str) -> dict:
     notes = []
     if raw.startswith(b'\xef\xbb\xbf'): raw = raw[3:]
     raw = raw.lstrip(b'\r\n')
+    if raw.find(b'\n', 0, 4096) < 0 and raw.find(b'\r', 0, 4096) >= 0:  # old Mac mail: lines end in CR alone
+        raw = raw.replace(b'\r\n', b'\n').replace(b'\r', b'\n')
     if raw.startswith(b'From '): raw = raw[raw.find(b'\n') + 1:] if b'\n' in raw else b''  # mbox From_ line
     if not raw.strip(): return email_row(id=content_id(raw), source=source, error='empty message')
     raw = _shrink(raw, notes, dropped := [])
@@ -603,6 +661,7 @@ def _parse(raw:bytes, source:str) -> dict:
     elif ctype in ('text/plain', 'text/html'):
         body = _part_text(transfer_decode(body, cte), h.get('content-type'))
         text = clean_body(body, sent_as=ctype[5:], guess_qp=cte not in _UNDONE_CTES)
+    elif ctype in _CALENDAR_TYPES: text = clean_body(calendar_text(transfer_decode(body, cte), charset_param(h.get('content-type'))), guess_qp=False)
     else: text = ('', '', '')
     if dropped and not text[0]: notes.append(f"body not read: {sum(dropped)/1e6:.1f} MB of base64 over the size cap")
     row.update(text=text[0], quoted=text[1], signature=text[2], error='; '.join(notes))
@@ -622,15 +681,23 @@ def parse_message(raw:bytes|str, # one RFC 822 message (an mbox From_ line first
 # %% ../nbs/01_ingest.ipynb #56deb815
 _URLSAFE_TO_STANDARD = bytes.maketrans(b'-_', b'+/')
 
-def _b64url(data) -> bytes:
-    "Gmail's base64url, as leniently as a MIME part's base64: one damaged part must not lose the message."
-    return lenient_b64decode(str(data or '').encode('ascii', 'ignore').translate(_URLSAFE_TO_STANDARD))
+_BASE64URL_TEXT = b'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=\r\n'  # and line breaks, as standard base64 has them
+
+def _b64url(data, notes:list|None=None) -> bytes:
+    "Gmail's base64url, as leniently as a MIME part's base64 (one damaged part must not lose the message); what is not base64url at all is not read, and noted."
+    text = str(data or '')
+    ascii_text = text.encode('ascii', 'ignore')
+    stray = len(text) - len(ascii_text) + len(ascii_text.translate(None, _BASE64URL_TEXT))
+    if stray > max(3, len(text) // 20):  # a few stray characters are damage; more are other text (plain text, a list of byte values)
+        if notes is not None: notes.append(f"not read: not base64url ({stray} of {len(text)} characters are not base64)")
+        return b''
+    return lenient_b64decode(ascii_text.translate(_URLSAFE_TO_STANDARD))
 
 def _gmail_part(part:dict, notes:list, depth:int=0) -> Message:
     "A Gmail API payload (part tree) as a compat32 `Message`; parts nested too deep to read are noted in `notes`."
     msg = Message()
     for h in part.get('headers') or []:
-        if isinstance(h, dict) and h.get('name'): msg[str(h['name'])] = str(h.get('value', ''))
+        if isinstance(h, dict) and h.get('name') and h.get('value') is not None: msg[str(h['name'])] = str(h['value'])
     if 'content-type' not in msg and part.get('mimeType'): msg['Content-Type'] = str(part['mimeType'])
     kids = part.get('parts')
     if isinstance(kids, list) and kids and depth < MAX_MULTIPARTS:
@@ -638,7 +705,9 @@ def _gmail_part(part:dict, notes:list, depth:int=0) -> Message:
     else:  # the body arrives transfer-decoded: kept as bytes, its Content-Transfer-Encoding says how it was sent
         if isinstance(kids, list) and kids: notes.append(f"truncated: MIME parts nested more than {MAX_MULTIPARTS} deep not read")
         body = part.get('body') if isinstance(part.get('body'), dict) else {}
-        msg.set_payload(_b64url(body.get('data', ''))[:MAX_PART_BYTES])
+        data = _b64url(body.get('data', ''), notes)[:MAX_PART_BYTES]
+        forwarded = data and mime_type(msg.get('content-type')) == 'message/rfc822'  # a forwarded message, whole in the body
+        msg.set_payload([_inner_message(data, notes)] if forwarded else data)
     return msg
 
 def gmail_to_row(obj:dict, # a Gmail API users.messages.get response (format=full, raw, metadata or minimal)
@@ -647,7 +716,9 @@ def gmail_to_row(obj:dict, # a Gmail API users.messages.get response (format=ful
     "One emails-table row from a Gmail API message; never raises."
     try:
         if not isinstance(obj, dict): raise InputError(f"expected a Gmail message object, got {type(obj).__name__}")
-        if obj.get('raw'): row = parse_message(_b64url(obj['raw']), source)
+        if obj.get('raw'):
+            row = parse_message(_b64url(obj['raw'], notes := []), source)
+            if notes: row['error'] = '; '.join(notes)
         else:
             payload = obj.get('payload') if isinstance(obj.get('payload'), dict) else {}
             msg = _gmail_part(payload, notes := [])
