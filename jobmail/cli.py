@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/cli.html.md"""
 
 # %% ../nbs/11_cli.ipynb #3d7d5dfe
 from __future__ import annotations
-import importlib, os, select, sys
+import importlib, os, select, sys, warnings
 from fastcore.script import parse_cli
 from . import __version__
 from .core import JobmailError
@@ -72,11 +72,8 @@ def _usage(table:dict, prog:str) -> str:
         lines.append(f"  {name:<{width}}  {about}")
     return "\n".join(lines)
 
-def main(argv:list[str]|None=None, # the arguments after the program name; `sys.argv[1:]` when None
-         prog:str='jobmail', # the program name used in messages
-        ) -> int:
-    "Run the `jobmail` console script: dispatch to a stage's function, one-line errors."
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _dispatch(argv:list[str], prog:str) -> int:
+    "Run the command `argv` names, or print the usage or the version; a refusal is one line on stderr."
     table, top = SUBCOMMANDS, prog
     while True:
         if argv[:1] in (['-V'], ['--version']):
@@ -98,16 +95,36 @@ def main(argv:list[str]|None=None, # the arguments after the program name; `sys.
     try:
         args, kwargs, _ = parse_cli(getattr(func, '__wrapped__', func))
         result = func(*args, **kwargs)
-        sys.stdout.flush()  # here, where a reader gone early is caught, not at exit
     except (JobmailError, OSError) as e:
-        if isinstance(e, BrokenPipeError) and reader_gone(sys.stdout):  # `jobmail list | head`: the reader took what it wanted
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that Python's flush at exit fails no more
-            return 1
+        if isinstance(e, BrokenPipeError) and reader_gone(sys.stdout): raise  # `main` stops quietly
         if os.environ.get('JOBMAIL_TRACEBACK'): raise
         print(f"{prog}: {error_line(e)}", file=sys.stderr)
         return 1
     finally: sys.argv = saved
     return result if isinstance(result, int) else 0
+
+def _warning_line(prog:str):
+    "A `warnings.showwarning` that prints `prog: warning: message` on stderr, without the file and source line."
+    return lambda message, category, filename, lineno, file=None, line=None: print(f"{prog}: warning: {message}", file=file or sys.stderr)
+
+def main(argv:list[str]|None=None, # the arguments after the program name; `sys.argv[1:]` when None
+         prog:str='jobmail', # the program name used in messages
+        ) -> int:
+    "Run the `jobmail` console script: dispatch to a stage's function, one-line errors and warnings."
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line(prog)
+            try: return _dispatch(argv, prog)
+            finally: sys.stdout.flush()  # here, where a reader gone early is caught, not at exit: after a result, a usage, the version or a --help
+    except BrokenPipeError:
+        if not reader_gone(sys.stdout): raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # `jobmail list | head`: the reader took what it wanted; Python's flush at exit fails no more
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C
+        if os.environ.get('JOBMAIL_TRACEBACK'): raise
+    print(f"{prog}: interrupted", file=sys.stderr)  # here, after Ctrl-C's frames were released: their progress bars have closed their lines
+    return 130
 
 # %% ../nbs/11_cli.ipynb #8929c477
 def bars_off_unless_terminal(stream=None, # the output to check; `sys.stdout` when None

@@ -227,6 +227,8 @@ class Predictor:
                  verify:bool=True, # check MANIFEST.json checksums when present
                  prep_procs:int|None=None, # processes that build and tokenize large batches; None: 1 on a CPU (the model needs the cores), up to 8 with CUDA
                 ):
+        if token_cap is not None and not (isinstance(token_cap, (int, np.integer)) and not isinstance(token_cap, bool) and token_cap >= 1):
+            raise InputError(f"token_cap must be a whole number of tokens, 1 or more (None: the default), got {token_cap!r}")
         path = self.path = Path(path)
         if not path.is_dir(): raise ModelError(f"{path}: no such model directory")
         from jobmail.registry import pulled_version, verify_model_dir
@@ -640,15 +642,17 @@ def predict_files(model:str, # a model directory or store URL[@ref]
     if not (isinstance(chunk, (int, np.integer)) and chunk >= 1): raise InputError(f"chunk must be a whole number of emails, 1 or more, got {chunk!r}")
     parts = out.with_name(out.name + '.parts')
     spec, (done, n) = pinned_model(model), _done_ids(out, parts)  # one version for the whole run, however its alias moves
-    parts.mkdir(parents=True, exist_ok=True)
+    # a wrong model is refused before the inputs are read (a large mailbox takes minutes), and before local Dask workers log its traceback
+    predictor = load_predictor(spec, backend=backend, all_status=adapt) if dask is None else None  # status for every email: adapting may accept more
+    if dask is not None and dask.startswith('local:') and store_ref(spec) is None: read_model_json(spec)  # local workers read this machine's folder
     counts = dict(scored=0, skipped=0, duplicates=0)
     t0 = time.perf_counter()
     chunks = _chunks(inputs, done, chunk, progress, counts, _sent_thread_ids(inputs, chunk, progress))
+    parts.mkdir(parents=True, exist_ok=True)  # after the model loaded and a first pass read the inputs: a refused run leaves no folder behind
     def save(df:pd.DataFrame):
         nonlocal n
         _write_part(parts, n, df); n += 1; counts['scored'] += len(df)
     if dask is None:
-        predictor = load_predictor(spec, backend=backend, all_status=adapt)  # status for every email: adapting may accept more
         for recs in chunks: save(results_table(predictor.predict(recs)))
     else:
         client, workers, cluster = _dask_client(dask)
