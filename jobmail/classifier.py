@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/classifier.html.md"""
 
 # %% ../nbs/06_classifier.ipynb #bc45fcd3
 from __future__ import annotations
-import hashlib, json, platform, random, subprocess, tempfile, time
+import hashlib, json, platform, random, shutil, subprocess, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from .text import model_inputs, FastTokenizer
 from .lm import awd_config, load_lm_dir
 from .linear import LinearModel
 from .demo import demo_dataset
-from .registry import seal_model_dir, clear_model_dir, model_dir_files
+from .registry import staged_model_dir, model_dir_files
 
 # %% auto #0
 __all__ = ['HEADS', 'MIN_TRAIN_ROWS', 'STAGES', 'DEMO_TRAINING_EMAILS', 'TRAIN_TYPES', 'head_table', 'head_classes',
@@ -187,7 +187,7 @@ def gradual_unfreeze(learn, # a classifier `Learner`
 def train_heads(dataset:pd.DataFrame, # a dataset table with train/valid(/test) splits
                 lm=None, # an LM directory (`jobmail lm`), or None to train without a fine-tuned encoder
                 size:str|None=None, # encoder size when `lm` is None (default 'small'); must match the LM otherwise
-                out=None, # folder for plots (the model directory: a new or empty folder, or an earlier model's)
+                out=None, # the model directory `export_model` writes (checked now: a new or empty folder, or an earlier model's); None keeps no plots
                 epochs=(1, 1, 1, 2), # epochs of the four unfreezing stages
                 bs:int=32, # batch size
                 drop_mult:float=0.5, # scales the classifier's dropouts
@@ -203,27 +203,33 @@ def train_heads(dataset:pd.DataFrame, # a dataset table with train/valid(/test) 
     if lm_meta is not None and size not in (None, lm_meta['size']): raise ModelError(f"the LM is {lm_meta['size']!r}, not {size!r}")
     size = lm_meta['size'] if lm_meta else (size or 'small')
     config, vocab = classifier_config(size, drop_mult), lm_meta['vocab'] if lm_meta else None
-    if out is not None: model_dir_files(out); Path(out).mkdir(parents=True, exist_ok=True)  # a folder of other files is refused before anything trains
+    if out is not None: model_dir_files(out)  # a folder of other files is refused before anything trains
+    work_dir = tempfile.TemporaryDirectory(prefix='jobmail-train-')  # the learners' folder (lr_find's scratch copy) and the plots', removed with the result: `out` is not touched
+    work = Path(work_dir.name)
     heads = {}
-    for head, table in tables.items():
-        classes = head_classes(table, head)
-        set_seed(seed, reproducible=True)
-        learn = classifier_learner(table, classes, vocab, config, bs=batch[head], path=out)
-        vocab = list(learn.dls.vocab[0])
-        if [str(c) for c in learn.dls.vocab[1]] != classes: raise ModelError(f"{head}: fastai's class order {list(learn.dls.vocab[1])} differs from {classes}")
-        if lm_meta is not None:
-            try: learn.load_encoder(str(lm_meta['encoder'].with_suffix('')))
-            except Exception as e:  # a size mismatch (RuntimeError), or a file torch cannot read
-                raise ModelError(f"{lm_meta['encoder']} does not fit its LM directory (vocab.json: {len(lm_meta['vocab'])} words, lm.json: size {size!r}): "
-                                 f"{' '.join(str(e).split())[:300]}") from None
-        if torch.cuda.is_available(): learn = learn.to_fp16()
-        schedule = gradual_unfreeze(learn, head, out, epochs=epochs, num_it=num_it, show=show)
-        if torch.cuda.is_available(): learn = learn.to_fp32()
-        heads[head] = dict(learn=learn, classes=classes, config=config, schedule=schedule,
-                           n_train=int((~table['is_valid']).sum()), n_valid=int(table['is_valid'].sum()),
-                           label_counts={k: int(v) for k, v in table['y'].value_counts().items()})
+    try:
+        for head, table in tables.items():
+            classes = head_classes(table, head)
+            set_seed(seed, reproducible=True)
+            learn = classifier_learner(table, classes, vocab, config, bs=batch[head], path=work)
+            vocab = list(learn.dls.vocab[0])
+            if [str(c) for c in learn.dls.vocab[1]] != classes: raise ModelError(f"{head}: fastai's class order {list(learn.dls.vocab[1])} differs from {classes}")
+            if lm_meta is not None:
+                try: learn.load_encoder(str(lm_meta['encoder'].with_suffix('')))
+                except Exception as e:  # a size mismatch (RuntimeError), or a file torch cannot read
+                    raise ModelError(f"{lm_meta['encoder']} does not fit its LM directory (vocab.json: {len(lm_meta['vocab'])} words, lm.json: size {size!r}): "
+                                     f"{' '.join(str(e).split())[:300]}") from None
+            if torch.cuda.is_available(): learn = learn.to_fp16()
+            schedule = gradual_unfreeze(learn, head, None if out is None else work, epochs=epochs, num_it=num_it, show=show)
+            if torch.cuda.is_available(): learn = learn.to_fp32()
+            heads[head] = dict(learn=learn, classes=classes, config=config, schedule=schedule,
+                               n_train=int((~table['is_valid']).sum()), n_valid=int(table['is_valid'].sum()),
+                               label_counts={k: int(v) for k, v in table['y'].value_counts().items()})
+    except BaseException:
+        work_dir.cleanup()
+        raise
     return dict(heads=heads, vocab=vocab, size=size, lm=lm_meta and {k: v for k, v in lm_meta.items() if k not in ('vocab', 'encoder', 'history')},
-                plots=[Path(out).resolve()/s['plot'] for h in heads.values() for s in h['schedule'] if s['plot']])
+                plots=[work/s['plot'] for h in heads.values() for s in h['schedule'] if s['plot']], work_dir=work_dir)
 
 # %% ../nbs/06_classifier.ipynb #ff9bd46f
 def data_fingerprint(dataset:pd.DataFrame, # the dataset table a model was trained on
@@ -273,14 +279,18 @@ def _card_md(card:dict) -> str:
 
 # %% ../nbs/06_classifier.ipynb #aa7887a8
 def export_model(trained:dict, # what `train_heads` returns
-                 out, # the model directory to write: a new or empty folder, or an earlier model's (`jobmail.registry.clear_model_dir`)
+                 out, # the model directory to write: a new or empty folder, or an earlier model's (`jobmail.registry.staged_model_dir`)
                  dataset:pd.DataFrame|None=None, # the dataset table (for the card's fingerprint)
                  metrics:dict|None=None, # test metrics to put in the card
                  seal:bool=True, # write MANIFEST.json with `jobmail.registry.seal_model_dir`
                 ) -> Path:
-    "Write the model directory in place of the model `out` held: model.json, weights, configs, vocab, pickles, card, then the manifest."
-    out = Path(out).resolve()  # fastai's `export` joins a relative name to the learner's own path
-    clear_model_dir(out, keep=[p.name for p in trained.get('plots', []) if p.parent == out])  # the plots `train_heads` wrote there stay
+    "Write the model directory in place of the model `out` held: model.json, weights, configs, vocab, pickles, plots, card, then the manifest."
+    with staged_model_dir(out, seal=seal) as stage: _write_model(trained, stage, Path(out).resolve(), dataset, metrics)
+    return Path(out).resolve()
+
+def _write_model(trained:dict, out:Path, final:Path, dataset:pd.DataFrame|None, metrics:dict|None):
+    "Write the files of the ULMFiT model `trained` into the new folder `out`, which will become `final`."
+    for plot in trained.get('plots', []): shutil.copyfile(plot, out/plot.name)
     max_len = trained['heads']['job_app']['learn'].model[0].max_len
     (out/'model.json').write_text(json.dumps({"format": "jobmail-model/1", "type": "ulmfit", "heads": list(trained['heads']),
         "text_builder": "jobmail.text.model_input", "tokenizer": "jobmail.text.tokenize_texts", "max_tokens": max_len, "size": trained['size']}, indent=1))
@@ -292,13 +302,12 @@ def export_model(trained:dict, # what `train_heads` returns
         enc = learn.model[0]
         (out/f'{head}.json').write_text(json.dumps(dict(arch='AWD_LSTM', config=h['config'], n_out=len(h['classes']),
             classes=h['classes'], bptt=enc.bptt, max_len=enc.max_len, lin_ftrs=[50], ps=[0.1]), indent=1))
+        learn.path = final  # the folder a loaded learner calls home, as before training moved to a temporary one
         learn.export(out/f'{head}.pkl')
         heads_card[head] = {k: h[k] for k in ('classes', 'schedule', 'n_train', 'n_valid', 'label_counts')}
     card = dict(card_fields('ulmfit', dataset, metrics, fastai=fastai.__version__, torch=torch.__version__),
                 size=trained['size'], lm=trained['lm'], heads=heads_card)
     write_card(out, card)
-    if seal: seal_model_dir(out)
-    return out
 
 def write_card(out, # model directory
                card:dict, # the card's contents
@@ -317,7 +326,7 @@ def training_demo(seed:int=42, # the demo mailbox's seed
     return demo_dataset(DEMO_TRAINING_EMAILS, seed=seed)
 
 def train_linear(df:pd.DataFrame, # a dataset table with job_app, status and split columns
-                 out, # the model directory to write: a new or empty folder, or an earlier model's (`jobmail.registry.clear_model_dir`)
+                 out, # the model directory to write: a new or empty folder, or an earlier model's (`jobmail.registry.staged_model_dir`)
                  seed:int=42, # seed of the calibration folds (and of the demo mailbox)
                  demo_mail:bool=False, # add the demo mailbox (`training_demo`) to the training rows
                 ) -> Path:
@@ -328,10 +337,10 @@ def train_linear(df:pd.DataFrame, # a dataset table with job_app, status and spl
     demo = training_demo(seed) if demo_mail else df.iloc[:0]
     train = pd.concat([df[split == 'train'], demo], ignore_index=True)
     model = LinearModel.train(train, seed=seed)
-    path = model.save(out)
-    write_card(path, dict(card_fields('linear', df, scikit_learn=sklearn.__version__), demo_rows=len(demo), **model.describe(train)))
-    seal_model_dir(path)
-    return path
+    with staged_model_dir(out) as stage:
+        model.save(stage)
+        write_card(stage, dict(card_fields('linear', df, scikit_learn=sklearn.__version__), demo_rows=len(demo), **model.describe(train)))
+    return Path(out)
 
 # %% ../nbs/06_classifier.ipynb #94bb9a89
 TRAIN_TYPES = ('ulmfit', 'linear')

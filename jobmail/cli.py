@@ -48,10 +48,10 @@ def resolve(target:str): # 'module:function'
 # %% ../nbs/11_cli.ipynb #c0a9fd59
 def error_line(e:Exception, # a `JobmailError` or an `OSError`
               ) -> str:
-    "The one-line message of an error the console script reports: an `OSError`'s path(s) and reason."
-    if not isinstance(e, OSError): return str(e)
-    paths = ' -> '.join(str(f) for f in (e.filename, e.filename2) if f is not None)
-    return f"{paths}: {e.strerror}" if paths and e.strerror else f"{type(e).__name__}: {e}"
+    "The one-line message of an error the console script reports: an `OSError`'s path(s) and reason; then the notes added to it (`add_note`)."
+    paths = ' -> '.join(str(f) for f in (e.filename, e.filename2) if f is not None) if isinstance(e, OSError) else ''
+    line = str(e) if not isinstance(e, OSError) else f"{paths}: {e.strerror}" if paths and e.strerror else f"{type(e).__name__}: {e}"
+    return '; '.join([line, *getattr(e, '__notes__', ())])  # e.g. a failed model write: "... nothing was written there"
 
 # %% ../nbs/11_cli.ipynb #51c3f9ff
 def reader_gone(stream, # an output stream, such as `sys.stdout`

@@ -15,7 +15,7 @@ from fastcore.script import call_parse
 
 from .core import InputError, ModelError, check_columns, check_splits, labels_of, read_table
 from .predict import MODEL_FORMAT, Predictor, read_model_json
-from .registry import MANIFEST, seal_model_dir, verify_model_dir
+from .registry import MANIFEST, staged_model_dir, verify_model_dir
 
 # %% auto #0
 __all__ = ['log_loss', 'fit_weight', 'build_ensemble', 'ensemble_cli']
@@ -81,18 +81,13 @@ def build_ensemble(first, # a model directory (ULMFiT or linear)
     # `weight` serves every head without its own entry in `weights`
     members = [dict(path=names[0], type=metas[0]['type'], weight=weights['job_app'], weights=weights),
                dict(path=names[1], type=metas[1]['type'], weight=1 - weights['job_app'], weights={h: 1 - w for h, w in weights.items()})]
-    tmp = out.with_name(f".{out.name}.partial")  # built beside `out` and renamed when sealed: no half-written ensemble
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with staged_model_dir(out) as tmp:  # built beside `out` and renamed when sealed: no half-written ensemble
         for src, name in zip((first, second), names): shutil.copytree(src, tmp/name)
         (tmp/'model.json').write_text(json.dumps({'format': MODEL_FORMAT, 'type': 'ensemble', 'members': members,
                                                   'heads': list(dict.fromkeys(h for m in metas for h in m['heads'])),
                                                   'text_builder': metas[0].get('text_builder', 'jobmail.text.model_input')}, indent=1))
         card = dict(type='ensemble', members=members, weight_chosen_on=chosen_on)
         (tmp/'card.json').write_text(json.dumps(card, indent=1))
-        seal_model_dir(tmp)
-        tmp.rename(out)
-    finally: shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 # %% ../nbs/15_ensemble.ipynb #43293642

@@ -25,7 +25,7 @@ from .core import InputError, ModelError, check_splits, labels_of, read_table
 from .dataset import label_confidence
 from .text import model_inputs
 from .predict import Predictor, read_model_json
-from .registry import MANIFEST, seal_model_dir, unseal_model_dir, verify_model_dir
+from .registry import MANIFEST, staged_model_dir
 
 # %% auto #0
 __all__ = ['CORE_STATUSES', 'MODEL_NAMES', 'SURE_LABEL', 'model_kind', 'model_predictions', 'job_app_decision',
@@ -238,18 +238,19 @@ def evaluate(model_dir, # a model directory
     figs = {'confusion': plot_confusion(job_app, pred['job_app_pred'].to_numpy(), status, pred['status_pred'].to_numpy(), f'({split or "all"})'),
             'job_app_pr_calibration': plot_pr_calibration(job_app, pred['job_app_prob'].to_numpy(), None if base is None else base['job_app_prob'].to_numpy(),
                                                           MODEL_NAMES.get(res['model_kind'], 'model'))}
-    if out is not None:
-        out = Path(out); out.mkdir(parents=True, exist_ok=True)
-        sealed = (out/MANIFEST).is_file()  # a sealed model directory: the evaluation joins it, and it is sealed again
-        if sealed: verify_model_dir(out); unseal_model_dir(out)
-        for name, fig in figs.items(): fig.savefig(out/f'{name}.png', dpi=80)
-        (out/'eval.json').write_text(json.dumps(res, indent=1, default=str))
-        if sealed: seal_model_dir(out)
+    if out is not None and (Path(out)/MANIFEST).is_file():  # a sealed model directory: the evaluation joins a copy, sealed, that takes its place
+        with staged_model_dir(out, update=True) as stage: _write_evaluation(stage, res, figs)
+    elif out is not None: Path(out).mkdir(parents=True, exist_ok=True); _write_evaluation(Path(out), res, figs)
     if show:
         print(summary_table(res).to_string()); print(pd.DataFrame(res['per_source']).round(3).to_string()); print(errors.to_string())
         plt.show()
     for fig in figs.values(): plt.close(fig)
     return res
+
+def _write_evaluation(out:Path, res:dict, figs:dict):
+    "Write `eval.json` and the plots into folder `out`."
+    for name, fig in figs.items(): fig.savefig(out/f'{name}.png', dpi=80)
+    (out/'eval.json').write_text(json.dumps(res, indent=1, default=str))
 
 def summary_table(res:dict) -> pd.DataFrame:
     "Model and baseline side by side: the headline numbers of an `evaluate` result."

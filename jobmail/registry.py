@@ -17,11 +17,12 @@ from fastcore.script import call_parse
 from .core import InputError, StoreError, get_config
 
 # %% auto #0
-__all__ = ['MANIFEST', 'MANIFEST_FORMAT', 'TMP_PREFIX', 'PULLED', 'TRAINING_PLOTS', 'VERSION_RE', 'ALIAS_RE', 'LATEST',
-           'file_sha256', 'check_relpath', 'seal_model_dir', 'unseal_model_dir', 'read_manifest', 'verify_model_dir',
-           'model_dir_files', 'clear_model_dir', 'PickleWarning', 'load_pickle_learner', 'new_version_id',
-           'card_summary', 'Store', 'pulled_version', 'FileStore', 'S3Store', 'open_store', 'local_s3_server',
-           'format_versions', 'push_cli', 'list_cli', 'pull_cli', 'promote_cli', 'rollback_cli', 'delete_cli']
+__all__ = ['MANIFEST', 'MANIFEST_FORMAT', 'TMP_PREFIX', 'PULLED', 'TRAINING_PLOTS', 'MODEL_FILES', 'VERSION_RE', 'ALIAS_RE',
+           'LATEST', 'file_sha256', 'check_relpath', 'seal_model_dir', 'unseal_model_dir', 'read_manifest',
+           'verify_model_dir', 'model_dir_files', 'clear_model_dir', 'staged_model_dir', 'PickleWarning',
+           'load_pickle_learner', 'new_version_id', 'card_summary', 'Store', 'pulled_version', 'FileStore', 'S3Store',
+           'open_store', 'local_s3_server', 'format_versions', 'push_cli', 'list_cli', 'pull_cli', 'promote_cli',
+           'rollback_cli', 'delete_cli']
 
 # %% ../nbs/08_registry.ipynb #1e64f70c
 MANIFEST = 'MANIFEST.json'
@@ -137,30 +138,72 @@ def _synthetic_model_dir(dest, # folder to create
     seal_model_dir(dest)
     return dest
 
-# %% ../nbs/08_registry.ipynb #b0b8f19c
-TRAINING_PLOTS = 'lr_find_*.png'  # what `jobmail.classifier.train_heads` writes into the folder before its model is complete
+# %% ../nbs/08_registry.ipynb #d720d178
+TRAINING_PLOTS = 'lr_find_*.png'  # what `jobmail.classifier.train_heads` plots
+MODEL_FILES = ('model.json', 'card.json', 'card.md', 'vocab.json', 'job_app.*', 'status.*', 'linear.json', 'linear.safetensors',
+               TRAINING_PLOTS, 'eval.json', 'confusion.png', 'job_app_pr_calibration.png', '[0-9]_*/*', PULLED)  # what jobmail writes into a model directory (ensemble members in `0_ulmfit/`...)
 
 def model_dir_files(path, # a folder a model directory is about to be written into
                    ) -> list[str]:
-    "The files of the model `path` holds (those its `MANIFEST.json` lists); `InputError` when it holds other files and no model."
+    "Every file of the earlier model `path` holds, which a new model written there replaces; `InputError` naming any other file."
     path = Path(path)
     if path.exists() and not path.is_dir(): raise InputError(f"{path} is a file, not a folder for a model directory")
-    if (path/MANIFEST).is_file(): return list(read_manifest(path)['files'])
-    if not path.exists() or (path/'model.json').is_file(): return []  # an unsealed model is written over in place
-    foreign = next((f for f in (p.relative_to(path).as_posix() for p in path.rglob('*') if p.is_file()) if not fnmatch(f, TRAINING_PLOTS)), None)
-    if foreign is not None:
-        raise InputError(f"{path} holds files but no jobmail model ({foreign} among them); write the model into a new or empty folder, or an earlier model's")
-    return []
+    present = sorted(p.relative_to(path).as_posix() for p in path.rglob('*') if not p.is_dir()) if path.exists() else []
+    if (path/MANIFEST).is_file():
+        model = set(read_manifest(path)['files']) | {MANIFEST, PULLED}
+        other, whose = [f for f in present if f not in model], f"the model its {MANIFEST} lists"
+    else: other, whose = [f for f in present if not any(fnmatch(f, p) for p in MODEL_FILES)], "a file a jobmail model writes"
+    if other and not (path/MANIFEST).is_file() and not (path/'model.json').is_file():
+        raise InputError(f"{path} holds files but no jobmail model ({other[0]} among them); write the model into a new or empty folder, or an earlier model's")
+    if other: raise InputError(f"{path} holds {other[0]}, which is not {whose}; move it out of the folder before writing a model there")
+    return present
 
 def clear_model_dir(path, # the folder a model directory is about to be written into
-                    keep=(), # files of the new model already there (the lr_find plots `train_heads` wrote), kept although the old manifest lists them
                    ) -> Path:
-    "Create `path`, or remove the model it holds (`model_dir_files`) but `keep`, and then its manifest."
+    "Create `path`, or remove the model it holds (`model_dir_files`), its manifest last."
     path, old = Path(path), model_dir_files(path)
     path.mkdir(parents=True, exist_ok=True)
-    for rel in set(old) - set(keep): (path/rel).unlink(missing_ok=True)
+    for rel in old: (path/rel).unlink(missing_ok=True)
     unseal_model_dir(path)
     return path
+
+# %% ../nbs/08_registry.ipynb #e825656b
+@contextlib.contextmanager
+def staged_model_dir(path, # the model directory to write: a new or empty folder, or an earlier model's (`model_dir_files`)
+                     seal:bool=True, # seal the new model (`seal_model_dir`) before it takes `path`'s place
+                     update:bool=False, # start from a copy of the sealed model `path` holds, which must verify, to add files to it
+                    ):
+    "A new folder beside `path` to write a model directory into, which takes `path`'s place once written; removed on failure, `path` left as it was."
+    path = Path(path).resolve()
+    model_dir_files(path)  # anything but an earlier model there is refused before anything is written
+    stage = path.with_name(f'{TMP_PREFIX}{path.name}.{secrets.token_hex(6)}')
+    stage.mkdir(parents=True)
+    both_aside, aside = False, None
+    try:
+        if path.is_dir(): stage.chmod(path.stat().st_mode & 0o7777)  # a group's shared folder stays shared
+        for rel in (verify_model_dir(path)['files'] if update else []):
+            (stage/rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(path/rel, stage/rel)
+        yield stage
+        if seal: seal_model_dir(stage)
+        model_dir_files(path)  # checked again: a file put there while the new model was written is refused, not removed
+        if path.exists():
+            aside = path.with_name(f'{TMP_PREFIX}{path.name}.old-{secrets.token_hex(6)}')
+            path.rename(aside)
+            try: stage.rename(path)
+            except BaseException as e:
+                try: aside.rename(path)
+                except BaseException:
+                    both_aside = True
+                    raise StoreError(f"{path}: the new model could not take the earlier one's place ({e}), nor could the earlier one be put back: "
+                                     f"the earlier model is in {aside}, the new one in {stage}; rename one of them to {path.name}") from None
+                raise
+        else: stage.rename(path)
+    except BaseException as e:
+        if not both_aside:
+            shutil.rmtree(stage, ignore_errors=True)
+            e.__notes__ = [*getattr(e, '__notes__', ()), f"{path}: nothing was written there; it holds what it held before"]  # `add_note`, which Python 3.10 lacks
+        raise
+    if aside is not None: shutil.rmtree(aside, ignore_errors=True)  # the new model is in place: the earlier one goes
 
 # %% ../nbs/08_registry.ipynb #d3bdd67c
 class PickleWarning(UserWarning):
