@@ -29,8 +29,8 @@ __all__ = ['TOKEN_RE', 'DEFAULT_THRESHOLD', 'EMPLOYERS', 'ROLES', 'NAMES', 'REQU
            'sender_domain', 'mask_token', 'fingerprint_tokens', 'shingle_hashes', 'minhash_signatures',
            'duplicate_keys', 'template_groups', 'common_words', 'compile_template', 'fill_template',
            'distinct_templates', 'template_corpus', 'pair_scores', 'cap_groups', 'split_groups', 'split_sources',
-           'balance_splits', 'DatasetWarning', 'label_confidence', 'attach_labels', 'build_dataset', 'dataset_card',
-           'largest_groups', 'plot_card', 'card_markdown', 'write_card', 'dataset_cli']
+           'balance_splits', 'DatasetWarning', 'label_confidence', 'attach_labels', 'check_dataset_options',
+           'build_dataset', 'dataset_card', 'largest_groups', 'plot_card', 'card_markdown', 'write_card', 'dataset_cli']
 
 # %% ../nbs/03_dataset.ipynb #f6b5625b
 def sender_domain(sender:str, # a From address, with or without a display name
@@ -554,6 +554,21 @@ def _size_histogram(sizes):
     "How many groups have each size: {size: groups}."
     return {str(k): int(v) for k, v in sizes.value_counts().sort_index().items()}
 
+def check_dataset_options(per_group:int=5, # most emails kept per template group
+                          balance:float=0.5, # job_app share in every split
+                          split=(0.8, 0.1, 0.1), # fractions for train, valid, test (or '0.8,0.1,0.1')
+                          by:str='group', # 'group' or 'source'
+                          seed:int|None=None, # random seed (None: the configured JOBMAIL_SEED)
+                          threshold:float=DEFAULT_THRESHOLD, # grouping similarity threshold
+                         ) -> tuple[int, np.ndarray]:
+    "The seed and split fractions of `build_dataset`'s options; `InputError` for one it cannot use, before any work."
+    seed = check_seed(get_config().seed if seed is None else seed)
+    if by not in ('group', 'source'): raise InputError(f"by must be 'group' or 'source', got {by!r}")
+    if not 0 < balance < 1: raise InputError(f"balance must be a share between 0 and 1, got {balance}")
+    if per_group < 1: raise InputError(f"per_group must be at least 1, got {per_group}")  # `cap_groups` would say so only after the fingerprints
+    if not 0 < threshold <= 1: raise InputError(f"threshold must be in (0, 1], got {threshold}")  # as would `template_groups`
+    return seed, _parse_split(split)
+
 def build_dataset(emails:pd.DataFrame, # an emails table with at least id, subject, sender, text, source
                   labels:pd.DataFrame|None=None, # id, job_app, status; None: the emails' own job_app and status
                   per_group:int=5, # most emails kept per template group
@@ -566,10 +581,7 @@ def build_dataset(emails:pd.DataFrame, # an emails table with at least id, subje
                   progress:bool=True, # show a progress bar while fingerprinting
                  ) -> tuple[pd.DataFrame, dict]:
     "The grouped, capped, split and balanced dataset (emails columns + job_app, status, group, split) and its report."
-    seed = check_seed(get_config().seed if seed is None else seed)
-    if by not in ('group', 'source'): raise InputError(f"by must be 'group' or 'source', got {by!r}")
-    if not 0 < balance < 1: raise InputError(f"balance must be a share between 0 and 1, got {balance}")
-    fractions = _parse_split(split)
+    seed, fractions = check_dataset_options(per_group, balance, split, by, seed, threshold)
     if 'text' not in emails.columns and 'body' in emails.columns:
         raise InputError("emails has a body column but no text column: read it with `jobmail ingest` (which cleans bodies) or rename body to text")
     check_columns(emails, REQUIRED_COLUMNS, 'emails')
@@ -707,12 +719,10 @@ def dataset_cli(emails:str, # emails table (.parquet, .csv, .tsv, .jsonl, .json)
     "Group templates, cap, split and balance an emails table into a training dataset with its card."
     if not Out: raise InputError("an output path is required: -o OUT")
     table_format(Path(Out))  # a wrong extension fails now, not after the whole build
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', DatasetWarning)  # they are printed from the report below
-        df, report = build_dataset(read_table(emails), read_table(labels) if labels else None, per_group=per_group,
-                                   balance=balance, split=split, by=by, seed=seed, threshold=threshold, workers=workers)
+    check_dataset_options(per_group, balance, split, by, seed, threshold)  # and bad options, before the tables are read
+    df, report = build_dataset(read_table(emails), read_table(labels) if labels else None, per_group=per_group,  # left-out input: warnings (stderr)
+                               balance=balance, split=split, by=by, seed=seed, threshold=threshold, workers=workers)
     write_table(df, Out)
     paths = write_card(report, Out)
-    for w in report['warnings']: print(f"warning: {w}")
     shares = ', '.join(f"{s} {n} ({report['job_app_share'][s]:.0%} job_app)" for s, n in dataset_card(report).total.drop('total').items())
     print(f"{report['rows']} rows -> {Out}: {shares}; card {paths[1]}")

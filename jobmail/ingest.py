@@ -1111,11 +1111,9 @@ def ingest_cli(*paths:str, # mailboxes: files or folders (mbox, .eml/.txt, Gmail
               ):
     "Read mailboxes into one emails table; print read / ok / error counts and a summary."
     if not paths: raise InputError("give at least one mailbox file or folder")
-    skipped = []
-    light = write_emails(iter_emails(paths, progress=progress, skipped=skipped), Output)
+    light = write_emails(iter_emails(paths, progress=progress), Output)  # files skipped in a folder: a warning (stderr), before the reading
     errors = int((light['error'] != '').sum())
     print(f"read {len(light)}  ok {len(light) - errors}  error {errors}  -> {Output}")
-    if skipped: print(f"skipped {len(skipped)} file(s) that hold no mail, e.g. {skipped[0][0]} ({skipped[0][1]})")
     if errors: print("errors:", light.loc[light.error != '', 'error'].str.split(':').str[0].value_counts().head(5).to_dict())
     if len(light): print(summarize(light).to_string())
     return 0

@@ -557,6 +557,13 @@ def _gold_answers(gold:pd.DataFrame) -> pd.DataFrame:
     if len(conflicting): raise InputError(f"gold table gives {len(conflicting)} id(s) different labels: {', '.join(conflicting[:5])}")
     return answers
 
+def _check_batch_options(out, gold_rate:float, n:int|None, seed:int) -> int:
+    "`export_batch`'s seed; `InputError` for a task file that is not .tsv or .csv, a share or count out of range, or a bad seed."
+    if out is not None and Path(out).suffix.lower() not in ('.tsv', '.csv'): raise InputError(f"{out}: the task file must be .tsv or .csv")
+    if not 0 <= gold_rate < 1: raise InputError(f"gold_rate must be in [0, 1), got {gold_rate}")
+    if n is not None and n < 1: raise InputError(f"n must be at least 1, got {n}")
+    return check_seed(seed)
+
 def export_batch(store:LabelStore, # the label store (gold labels come from its reviewer labels by default)
                  emails:pd.DataFrame, # the emails (id, subject, sender, text or body)
                  n:int|None=None, # how many emails to label; all candidates when None
@@ -569,11 +576,9 @@ def export_batch(store:LabelStore, # the label store (gold labels come from its 
                  out=None, # write the task table to this .tsv or .csv file before the batch is recorded
                 ) -> pd.DataFrame:
     "A shuffled Toloka-style task table with gold items mixed in; the batch (id in `.attrs['batch']`) is recorded in `store` once `out` is written."
-    if out is not None and Path(out).suffix.lower() not in ('.tsv', '.csv'): raise InputError(f"{out}: the task file must be .tsv or .csv")
-    if not 0 <= gold_rate < 1: raise InputError(f"gold_rate must be in [0, 1), got {gold_rate}")
-    if n is not None and n < 1: raise InputError(f"n must be at least 1, got {n}")
+    seed = _check_batch_options(out, gold_rate, n, seed)
     batch = _new_batch(store, batch or datetime.now(timezone.utc).strftime('b%Y%m%dT%H%M%S'))
-    em, rng = _emails_table(emails), np.random.default_rng(check_seed(seed))
+    em, rng = _emails_table(emails), np.random.default_rng(seed)
     labeled = set(store.current().id)
     pool = list(map(str, items)) if items is not None else [i for i in em.index if i not in labeled]
     if not pool: raise InputError("no emails to label: " + ("items is empty" if items is not None else "every email of the table has a label"))
@@ -953,6 +958,7 @@ def labels_export_batch_cli(emails:str, # the emails table to draw from (.parque
                             create:store_true=False, # start a new label store when --store names none
                            ):
     "Write a task file for an outside labeling team, gold items mixed in; the gold answers stay in the store."
+    _check_batch_options(out, gold_rate, n, seed)  # before a --create makes the store or the emails are read
     with LabelStore(_store_path(store), create=create) as s:
         tasks = export_batch(s, read_table(emails), n=n, gold=None if gold is None else read_table(gold), gold_rate=gold_rate, seed=seed, batch=batch, out=out)
         n_gold = int(s.batch_items(tasks.attrs['batch']).gold.notna().sum())

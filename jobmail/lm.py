@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/lm.html.md"""
 
 # %% ../nbs/05_lm.ipynb #39f7efcf
 from __future__ import annotations
-import json, os, pickle, socket, threading, time
+import json, math, numbers, os, pickle, socket, threading, time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -22,8 +22,8 @@ from fastai.text.all import (AWD_LSTM, TextBlock, DataBlock, ColReader, RandomSp
 from .core import InputError, ModelError, read_table, get_config
 
 # %% auto #0
-__all__ = ['LM_SIZES', 'awd_config', 'download_wt103', 'pretrained_files', 'lm_corpus', 'lm_dataloaders', 'write_pretrained',
-           'check_converged', 'train_lm', 'load_lm_dir', 'lm_cli']
+__all__ = ['LM_SIZES', 'awd_config', 'download_wt103', 'pretrained_files', 'lm_corpus', 'lm_dataloaders', 'check_lm_options',
+           'write_pretrained', 'check_converged', 'train_lm', 'load_lm_dir', 'lm_cli']
 
 # %% ../nbs/05_lm.ipynb #db1b386a
 from .text import model_inputs, FastTokenizer
@@ -93,14 +93,18 @@ def download_wt103(url:str=URLs.WT103_FWD, # fastai's Wikitext-103 archive
         for f in [arch.with_name(name + '.lock')] + ([] if ok else [arch.with_name(name + '.part'), arch]): f.unlink(missing_ok=True)
     return folder
 
+def _pretrained_folder(pretrained:str) -> Path:
+    "A `--pretrained` folder's absolute path; `ModelError` when there is no such folder."
+    folder = Path(pretrained).expanduser().resolve()  # fastai reads a relative name under the learner's folder
+    if not folder.is_dir(): raise ModelError(f"--pretrained {pretrained}: no such folder (use wt103, none, or a folder); {_FIXES}")
+    return folder
+
 def pretrained_files(pretrained:str='wt103', # 'wt103', 'none', or a folder with a .pth and a .pkl in fastai's format
                     ) -> tuple[Path, Path]|None:
     "The (weights .pth, itos .pkl) pair to start the LM from, or None to train from scratch."
     if pretrained in (None, '', 'none'): return None
     if pretrained == 'wt103': return _folder_files(download_wt103())
-    folder = Path(pretrained).expanduser().resolve()  # fastai reads a relative name under the learner's folder
-    if not folder.is_dir(): raise ModelError(f"--pretrained {pretrained}: no such folder (use wt103, none, or a folder); {_FIXES}")
-    return _folder_files(folder)
+    return _folder_files(_pretrained_folder(pretrained))
 
 # %% ../nbs/05_lm.ipynb #5dfcbcf5
 def lm_corpus(tables:list[pd.DataFrame], # emails/dataset tables or text corpora
@@ -163,6 +167,33 @@ def _pretrained_config(files:tuple[Path, Path], # (weights .pth, itos .pkl), as 
                          f"has {rows} rows; the .pkl must be the itos list of the same LM")
     return dict(emb_sz=emb_sz, n_hid=hh.shape[1], n_layers=len({k.split('.')[2] for k in w if k.startswith('0.rnns.')}))
 
+# %% ../nbs/05_lm.ipynb #f6ff830b
+def check_lm_options(size:str='full', # `LM_SIZES` name
+                     pretrained:str='wt103', # 'wt103', a folder in fastai's format, or 'none'
+                     out=None, # the LM directory to write; None: not checked
+                     epochs:int=3, # training epochs
+                     lr:float|None=None, # peak learning rate; None: the default
+                     bs:int=64, # batch size
+                     max_vocab:int=30000, # vocabulary cap
+                     minutes:float|None=None, # time budget; None: no budget
+                     clip:float|None=None, # gradient norm clip; None: no clipping
+                     max_chars:int=3000, # cap on each email's model input, in characters
+                     max_docs:int|None=None, # most texts; None: all
+                    ):
+    "Refuse the options of `lm_corpus` and `train_lm` that cannot work, before any work: `InputError`, or `ModelError` for the weights."
+    awd_config(size)
+    if pretrained == 'wt103' and size != 'full':  # refused before the download (or the offline error, whose fixes would not help)
+        raise ModelError(f"fastai's wt103 weights exist only for the full size; use --size full with them, or --size {size} "
+                         f"with --pretrained none or a folder of {size}-size weights")
+    if pretrained not in (None, '', 'none', 'wt103'): _pretrained_folder(pretrained)
+    if out is not None and Path(out).exists() and not Path(out).is_dir(): raise InputError(f"{out}: a file, not a folder for the LM directory")
+    counts = dict(epochs=epochs, bs=bs, max_vocab=max_vocab, max_chars=max_chars, **({} if max_docs is None else dict(max_docs=max_docs)))
+    for name, v in counts.items():
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise InputError(f"{name} must be a whole number, 1 or more, got {v!r}")
+    for name, v in dict(lr=lr, minutes=minutes, clip=clip).items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v < math.inf):
+            raise InputError(f"{name} must be a number above 0, got {v!r}")
+
 # %% ../nbs/05_lm.ipynb #ddc6a31e
 def write_pretrained(lm_learner, # a fastai LM `Learner`
                      dest, # folder to write `lm.pth` and `lm_itos.pkl` into
@@ -220,10 +251,8 @@ def train_lm(texts:list[str], # the LM corpus (`lm_corpus`)
             ) -> Path:
     "Fine-tune an AWD-LSTM LM on `texts` and write the LM directory (encoder, vocab, lm.json, perplexity.png)."
     out = Path(out)
+    check_lm_options(size, pretrained, out=out, epochs=epochs, lr=lr, bs=bs, max_vocab=max_vocab, minutes=minutes, clip=clip)
     config = awd_config(size)
-    if pretrained == 'wt103' and size != 'full':  # refused before the download (or the offline error, whose fixes would not help)
-        raise ModelError(f"fastai's wt103 weights exist only for the full size; use --size full with them, or --size {size} "
-                         f"with --pretrained none or a folder of {size}-size weights")
     files = pretrained_files(pretrained)
     if files is not None:
         have = _pretrained_config(files)
@@ -296,6 +325,8 @@ def lm_cli(*emails:str, # tables of unlabeled email (emails/dataset tables, or c
           ):
     "Fine-tune the AWD-LSTM language model on unlabeled email and write an LM directory."
     if not emails: raise InputError("give at least one table of emails")
+    check_lm_options(size, pretrained, out=Output, epochs=epochs, lr=lr, bs=bs, max_vocab=max_vocab, minutes=minutes, clip=clip,
+                     max_chars=max_chars, max_docs=max_docs)  # before the corpus is read
     texts = lm_corpus([read_table(p) for p in emails], max_chars=max_chars, max_docs=max_docs, seed=seed)
     print(f"LM corpus: {len(texts):,} texts")
     path = train_lm(texts, Output, size=size, pretrained=pretrained, epochs=epochs, lr=lr, bs=bs, max_vocab=max_vocab, seed=seed, minutes=minutes, clip=clip)

@@ -12,12 +12,12 @@ from pathlib import Path
 import pandas as pd
 from fastcore.script import call_parse
 
-from .core import read_table, write_table
+from .core import read_table, write_table, check_seed
 from .demo import write_demo_mailbox
 from .ingest import ingest
 from .dataset import build_dataset, template_groups
-from .lm import lm_corpus, train_lm, load_lm_dir
-from .classifier import train_heads, export_model, write_card, train_linear
+from .lm import lm_corpus, train_lm, load_lm_dir, check_lm_options
+from .classifier import train_heads, export_model, write_card, train_linear, check_epochs
 from .evaluate import evaluate, summary_table
 from .registry import open_store, seal_model_dir
 from .predict import Predictor
@@ -66,6 +66,7 @@ def quickstart(out='jobmail-quickstart', # folder for everything the run writes
                show:bool=False, # display plots (notebooks)
               ) -> dict:
     "Run demo mailbox -> ingest -> dataset -> LM -> classifiers -> evaluate -> store -> predict; the paths and headline numbers."
+    check_seed(seed); check_lm_options(size, 'none', epochs=lm_epochs, lr=lm_lr); check_epochs(epochs)  # refused before anything is written
     out = Path(out).absolute(); out.mkdir(parents=True, exist_ok=True)
     t0, times = time.time(), {}
     def lap(name): times[name] = round(time.time() - t0 - sum(times.values()), 1)

@@ -720,7 +720,7 @@ def drain_on_sigterm(stop, # no arguments: stops accepting new connections (must
 
 # %% ../nbs/10_server.ipynb #18bd3a5a
 @call_parse
-def serve_cli(model:str='', # model dir, or store URL with an optional @version or @alias (default: the default store's production model)
+def serve_cli(model:str=None, # model dir, or store URL with an optional @version or @alias (default: the default store's production model)
               host:str='127.0.0.1', # interface to listen on (0.0.0.0 for every interface)
               port:int=8080, # TCP port
               no_auth:bool=False, # serve without bearer tokens: for local use only
@@ -731,6 +731,8 @@ def serve_cli(model:str='', # model dir, or store URL with an optional @version 
     if os.environ.get('PROMETHEUS_MULTIPROC_DIR'):  # its files would mix this process's metrics and readiness with other runs'
         raise InputError("PROMETHEUS_MULTIPROC_DIR is set: it is for gunicorn's workers (serve/gunicorn.conf.py); unset it for jobmail serve, one process")
     if not 0 <= port <= 65535: raise InputError(f"--port {port}: a TCP port is 0 to 65535")
+    try: socket.getaddrinfo(host, port)  # an unknown host is refused before the model loads, in one line saying which
+    except socket.gaierror as e: raise InputError(f"--host {host}: {e.strerror}") from None
     if model and '://' not in model and not Path(model).is_dir(): raise InputError(f"--model {model}: not a model directory or a store URL")
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     cfg = ServerConfig.from_env(model=model or None, max_batch=max_batch, auth=False if no_auth else None)
