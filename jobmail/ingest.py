@@ -1033,7 +1033,7 @@ def iter_emails(paths, # files and/or folders, in any supported format
     if skipped is not None: skipped.extend(skip)
     elif skip: warnings.warn(f"skipped {len(skip)} file(s) that hold no mail, e.g. {skip[0][0]}: {skip[0][1]}")
     from tqdm.auto import tqdm
-    with tqdm(total=sum(f.stat().st_size for f, _ in files), unit='B', unit_scale=True, disable=not progress,
+    with tqdm(total=sum(f.stat().st_size for f, _ in files), unit='B', unit_scale=True, disable=None if progress else True,  # None: only on a terminal (or a notebook)
               desc='ingest', mininterval=1) as bar:
         for f, fmt in files: yield from read_file(f, fmt, on_bytes=bar.update)
 
