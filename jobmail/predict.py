@@ -653,7 +653,9 @@ def predict_files(model:str, # a model directory or store URL[@ref]
         nonlocal n
         _write_part(parts, n, df); n += 1; counts['scored'] += len(df)
     if dask is None:
-        for recs in chunks: save(results_table(predictor.predict(recs)))
+        try:
+            for recs in chunks: save(results_table(predictor.predict(recs)))
+        finally: predictor.close()  # its preparation processes (on a GPU) end with the run, not with the interpreter
     else:
         client, workers, cluster = _dask_client(dask)
         try:
