@@ -144,11 +144,14 @@ MODEL_FILES = ('model.json', 'card.json', 'card.md', 'vocab.json', 'job_app.*', 
                TRAINING_PLOTS, 'eval.json', 'confusion.png', 'job_app_pr_calibration.png', '[0-9]_*/*', PULLED)  # what jobmail writes into a model directory (ensemble members in `0_ulmfit/`...)
 
 def model_dir_files(path, # a folder a model directory is about to be written into
+                    leave_out:str|None=None, # the name of a folder in `path` to leave out (`staged_model_dir`'s, when it writes there)
                    ) -> list[str]:
-    "Every file of the earlier model `path` holds, which a new model written there replaces; `InputError` naming any other file."
+    "Every file of the earlier model `path` holds, which a new model written there replaces; `InputError` naming any other file, or when this user cannot write there."
     path = Path(path)
     if path.exists() and not path.is_dir(): raise InputError(f"{path} is a file, not a folder for a model directory")
-    present = sorted(p.relative_to(path).as_posix() for p in path.rglob('*') if not p.is_dir()) if path.exists() else []
+    writes_in = path if path.exists() else next(p for p in path.absolute().parents if p.exists())  # checked before training, not after it
+    if not os.access(writes_in, os.W_OK | os.X_OK): raise InputError(f"{path}: this user cannot write in {writes_in}")
+    present = sorted(p.relative_to(path).as_posix() for p in path.rglob('*') if not p.is_dir() and p.relative_to(path).parts[0] != leave_out) if path.exists() else []
     if (path/MANIFEST).is_file():
         model = set(read_manifest(path)['files']) | {MANIFEST, PULLED}
         other, whose = [f for f in present if f not in model], f"the model its {MANIFEST} lists"
@@ -173,20 +176,22 @@ def staged_model_dir(path, # the model directory to write: a new or empty folder
                      seal:bool=True, # seal the new model (`seal_model_dir`) before it takes `path`'s place
                      update:bool=False, # start from a copy of the sealed model `path` holds, which must verify, to add files to it
                     ):
-    "A new folder beside `path` to write a model directory into, which takes `path`'s place once written; removed on failure, `path` left as it was."
+    "A new folder beside `path` (inside, if `path` cannot be renamed) to write a model directory into, which takes `path`'s place once written; removed on failure, `path` left as it was."
     path = Path(path).resolve()
     model_dir_files(path)  # anything but an earlier model there is refused before anything is written
-    stage = path.with_name(f'{TMP_PREFIX}{path.name}.{secrets.token_hex(6)}')
+    in_place = _keeps_its_place(path)
+    stage = (path if in_place else path.parent)/f'{TMP_PREFIX}{path.name}.{secrets.token_hex(6)}'
     stage.mkdir(parents=True)
-    both_aside, aside = False, None
+    both_aside, aside, swapping = False, None, False
     try:
         if path.is_dir(): stage.chmod(path.stat().st_mode & 0o7777)  # a group's shared folder stays shared
         for rel in (verify_model_dir(path)['files'] if update else []):
             (stage/rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(path/rel, stage/rel)
         yield stage
         if seal: seal_model_dir(stage)
-        model_dir_files(path)  # checked again: a file put there while the new model was written is refused, not removed
-        if path.exists():
+        model_dir_files(path, leave_out=stage.name)  # checked again: a file put there while the new model was written is refused, not removed
+        if in_place: swapping = True; _swap_files(path, stage)
+        elif path.exists():
             aside = path.with_name(f'{TMP_PREFIX}{path.name}.old-{secrets.token_hex(6)}')
             path.rename(aside)
             try: stage.rename(path)
@@ -199,11 +204,27 @@ def staged_model_dir(path, # the model directory to write: a new or empty folder
                 raise
         else: stage.rename(path)
     except BaseException as e:
-        if not both_aside:
+        if swapping: e.__notes__ = [*getattr(e, '__notes__', ()), f"{path}: interrupted while its files were replaced by the new model's, which are there or still in {stage}"]
+        elif not both_aside:
             shutil.rmtree(stage, ignore_errors=True)
             e.__notes__ = [*getattr(e, '__notes__', ()), f"{path}: nothing was written there; it holds what it held before"]  # `add_note`, which Python 3.10 lacks
         raise
     if aside is not None: shutil.rmtree(aside, ignore_errors=True)  # the new model is in place: the earlier one goes
+
+def _keeps_its_place(path:Path) -> bool:
+    "Whether the folder `path` cannot be renamed away: a mount point (a volume: rename fails), the current folder or one above it (a shell there would be left in a deleted folder), or one in a folder this user cannot write."
+    if not path.is_dir(): return False
+    try: here = Path.cwd()
+    except OSError: here = None  # the current folder was removed
+    return path.is_mount() or (here is not None and here.is_relative_to(path)) or not os.access(path.parent, os.W_OK | os.X_OK)
+
+def _swap_files(path:Path, stage:Path):
+    "Replace what `path` holds (the earlier model's files, just checked) by the new model in its folder `stage`, and remove `stage`."
+    for entry in [e for e in path.iterdir() if e != stage]:
+        if entry.is_dir() and not entry.is_symlink(): shutil.rmtree(entry)
+        else: entry.unlink()
+    for entry in stage.iterdir(): entry.rename(path/entry.name)
+    stage.rmdir()
 
 # %% ../nbs/08_registry.ipynb #d3bdd67c
 class PickleWarning(UserWarning):
