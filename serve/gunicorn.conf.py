@@ -38,9 +38,10 @@ errorlog = '-'
 os.environ.setdefault('JOBMAIL_SERVE_TORCH_THREADS', str(max(1, _cores // workers)))  # workers x torch threads = cores
 # /metrics adds up every worker's numbers through files in this folder (prometheus_client multiprocess mode):
 # PROMETHEUS_MULTIPROC_DIR when set, else a temporary folder of this server's own, removed when it exits.
-_own_metrics_dir = None
+# Which folder is this server's own is kept in the environment: a reload (SIGHUP) runs this file again, with the
+# variable set by then.
 if not os.environ.get('PROMETHEUS_MULTIPROC_DIR'):
-    os.environ['PROMETHEUS_MULTIPROC_DIR'] = _own_metrics_dir = tempfile.mkdtemp(prefix='jobmail-metrics-')
+    os.environ['PROMETHEUS_MULTIPROC_DIR'] = os.environ['JOBMAIL_OWN_METRICS_DIR'] = tempfile.mkdtemp(prefix='jobmail-metrics-')
 
 def on_starting(server):
     "Start the metrics from zero: remove files a previous run left in PROMETHEUS_MULTIPROC_DIR."
@@ -49,7 +50,8 @@ def on_starting(server):
 
 def on_exit(server):
     "Remove the metrics folder this server made for itself."
-    if _own_metrics_dir: shutil.rmtree(_own_metrics_dir, ignore_errors=True)
+    own = os.environ.get('JOBMAIL_OWN_METRICS_DIR')
+    if own and own == os.environ.get('PROMETHEUS_MULTIPROC_DIR'): shutil.rmtree(own, ignore_errors=True)
 
 def post_worker_init(worker):
     "Replace the worker's SIGTERM handler: report draining first, then gunicorn's graceful stop."
