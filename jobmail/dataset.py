@@ -10,6 +10,7 @@ import json, multiprocessing, re, warnings, zlib
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from itertools import chain, product
+from email.utils import getaddresses
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +26,13 @@ from .core import SPLITS, InputError, check_columns, check_label, check_seed, ge
 from .text import registrable_domain, sender_host
 
 # %% auto #0
-__all__ = ['TOKEN_RE', 'DEFAULT_THRESHOLD', 'EMPLOYERS', 'ROLES', 'NAMES', 'REQUIRED_COLUMNS', 'LABEL_CONFIDENCE',
-           'sender_domain', 'mask_token', 'fingerprint_tokens', 'shingle_hashes', 'minhash_signatures',
-           'duplicate_keys', 'template_groups', 'common_words', 'compile_template', 'fill_template',
-           'distinct_templates', 'template_corpus', 'pair_scores', 'cap_groups', 'split_groups', 'split_sources',
-           'balance_splits', 'DatasetWarning', 'label_confidence', 'attach_labels', 'check_dataset_options',
-           'build_dataset', 'dataset_card', 'largest_groups', 'plot_card', 'card_markdown', 'write_card', 'dataset_cli']
+__all__ = ['TOKEN_RE', 'DEFAULT_THRESHOLD', 'EMPLOYERS', 'ROLES', 'NAMES', 'NEAR_COPY_THRESHOLD', 'REQUIRED_COLUMNS',
+           'LABEL_CONFIDENCE', 'sender_domain', 'mask_token', 'fingerprint_tokens', 'shingle_hashes',
+           'minhash_signatures', 'duplicate_keys', 'template_groups', 'common_words', 'compile_template',
+           'fill_template', 'distinct_templates', 'template_corpus', 'pair_scores', 'cap_groups', 'split_groups',
+           'split_sources', 'conversation_keys', 'split_units', 'balance_splits', 'DatasetWarning', 'label_confidence',
+           'attach_labels', 'check_dataset_options', 'build_dataset', 'dataset_card', 'largest_groups', 'plot_card',
+           'card_markdown', 'write_card', 'dataset_cli']
 
 # %% ../nbs/03_dataset.ipynb #f6b5625b
 def sender_domain(sender:str, # a From address, with or without a display name
@@ -423,6 +425,39 @@ def split_sources(sources:pd.Series, # the source (mailbox) of each email
         best = dict(zip(sorted(uniq, key=lambda s: -stats[s][1]), best)); best = [best[s] for s in uniq]
     return np.asarray(SPLITS, dtype=object)[pd.Series(dict(zip(uniq, best)))[names].to_numpy()]
 
+# %% ../nbs/03_dataset.ipynb #d16c1d5d
+NEAR_COPY_THRESHOLD = 0.5  # estimated Jaccard similarity at which emails of any senders are split together
+
+_REPLY_RE = re.compile(r"^(?:\s*(?:re|fwd?|tr|aw)\s*:)+", re.I)
+
+def conversation_keys(emails:pd.DataFrame, # needs `subject` and `sender`; `to` and `thread_id` count where present
+                     ) -> pd.DataFrame:
+    "What ties each email to its conversation: `thread` (its thread id) and `reply` (topic and participants, shared with a reply or forward); NaN where nothing."
+    subject = emails.subject.fillna('').astype(str)
+    topic = subject.str.replace(_REPLY_RE, '', regex=True).str.split().str.join(' ').str.casefold()
+    answered = subject.str.match(_REPLY_RE) & (topic != '')
+    candidates = topic.isin(topic[answered]) & (topic != '')  # the participants are parsed only where a reply has the topic
+    people = emails.sender.fillna('').astype(str)[candidates]
+    if 'to' in emails.columns: people = people + ', ' + emails['to'].fillna('').astype(str)[candidates]
+    keys = topic[candidates] + '\x00' + people.map(lambda s: ' '.join(sorted({a.lower() for _, a in getaddresses([s]) if a})))
+    reply = pd.Series(np.nan, index=emails.index, dtype=object)
+    reply[candidates.to_numpy()] = keys.where(keys.isin(keys[answered[candidates]])).to_numpy()
+    thread = emails['thread_id'].fillna('').astype(str) if 'thread_id' in emails.columns else pd.Series('', index=emails.index)
+    return pd.DataFrame({'thread': thread.where(thread != ''), 'reply': reply})
+
+def split_units(groups, # the template group of each email
+                keys:pd.DataFrame, # what else ties emails together, a column per relation (`conversation_keys`; near copies)
+               ) -> np.ndarray:
+    "The unit each email is split with: its template group joined with every group its other keys reach."
+    codes = pd.factorize(pd.Series(np.asarray(groups, dtype=object)))[0]
+    n, us, vs = codes.max(initial=-1) + 1, [codes], [codes]
+    for col in keys.columns:
+        k = pd.factorize(keys[col])[0]
+        us.append(codes[k >= 0]); vs.append(k[k >= 0] + n)
+        n += k.max(initial=-1) + 1
+    u, v = np.concatenate(us), np.concatenate(vs)
+    return connected_components(coo_matrix((np.ones(len(u)), (u, v)), shape=(n, n)), directed=False)[1][codes]
+
 # %% ../nbs/03_dataset.ipynb #9435a484
 def _drop_order(groups, rng):
     "Row positions in the order they should be dropped: largest remaining group first, random within a group."
@@ -547,8 +582,9 @@ def _label_names(job_app, status):
     return np.where(np.asarray(job_app, bool), np.asarray(status, dtype=object), 'not_job_app').astype(object)
 
 def _counts(keys, labels):
+    "{key: {label: rows}}; by position (a Series' index would pair the wrong rows)."
     return {str(k): {str(l): int(n) for l, n in v.items() if n} for k, v in
-            pd.crosstab(pd.Series(keys, name='k'), pd.Series(labels, name='l')).to_dict('index').items()}
+            pd.crosstab(pd.Series(np.asarray(keys), name='k'), pd.Series(np.asarray(labels), name='l')).to_dict('index').items()}
 
 def _size_histogram(sizes):
     "How many groups have each size: {size: groups}."
@@ -612,7 +648,8 @@ def build_dataset(emails:pd.DataFrame, # an emails table with at least id, subje
     capped_names = names[capped]
     df = df[capped].reset_index(drop=True)
     sizes_after = df.group.value_counts()
-    df['split'] = (split_groups(df.group, pd.DataFrame({'label': capped_names, 'job_app': df.job_app}), fractions, seed) if by == 'group'
+    near = template_groups(df.assign(sender=''), NEAR_COPY_THRESHOLD, sigs=sigs[capped])  # near copies, whatever their senders
+    df['split'] = (split_groups(split_units(df.group, conversation_keys(df).assign(near=near)), pd.DataFrame({'label': capped_names, 'job_app': df.job_app}), fractions, seed) if by == 'group'
                    else split_sources(df.source, df.job_app, fractions, balance, seed))
     kept, balance_notes = balance_splits(df.job_app, df.status, df.group, df.split, balance, seed=seed)
     for n in balance_notes: _warn(notes, n)
