@@ -648,9 +648,10 @@ def build_dataset(emails:pd.DataFrame, # an emails table with at least id, subje
     capped_names = names[capped]
     df = df[capped].reset_index(drop=True)
     sizes_after = df.group.value_counts()
-    near = template_groups(df.assign(sender=''), NEAR_COPY_THRESHOLD, sigs=sigs[capped])  # near copies, whatever their senders
-    df['split'] = (split_groups(split_units(df.group, conversation_keys(df).assign(near=near)), pd.DataFrame({'label': capped_names, 'job_app': df.job_app}), fractions, seed) if by == 'group'
-                   else split_sources(df.source, df.job_app, fractions, balance, seed))
+    if by == 'group':  # a template's copies, its near copies whatever their senders, and a conversation's messages: one split
+        near = template_groups(df.assign(sender=''), NEAR_COPY_THRESHOLD, sigs=sigs[capped])
+        df['split'] = split_groups(split_units(df.group, conversation_keys(df).assign(near=near)), pd.DataFrame({'label': capped_names, 'job_app': df.job_app}), fractions, seed)
+    else: df['split'] = split_sources(df.source, df.job_app, fractions, balance, seed)
     kept, balance_notes = balance_splits(df.job_app, df.status, df.group, df.split, balance, seed=seed)
     for n in balance_notes: _warn(notes, n)
     balance_dropped = _counts(df.split[~kept], capped_names[~kept])
