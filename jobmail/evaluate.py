@@ -218,7 +218,7 @@ def evaluate(model_dir, # a model directory
     sure = sure_labels(df)
     if not sure.any(): res['sure_labels_skipped'] = f"none of the {len(df)} scored rows has a sure label (label_confidence >= {SURE_LABEL})"
     elif not sure.all():
-        res['sure_labels'] = dict(n_doubtful=int((~sure).sum()), model=classification_metrics(
+        res['sure_labels'] = dict(model_kind=res['model_kind'], n_doubtful=int((~sure).sum()), model=classification_metrics(
             job_app[sure], status[sure], pred['job_app_prob'].to_numpy()[sure], pred['status_pred'].to_numpy()[sure]))
     errors = confident_errors(df, job_app, pred)
     res['confident_errors'] = errors.to_dict('records')
@@ -277,11 +277,12 @@ def evaluate_cli(model_dir:str, # a model directory (`jobmail train`)
                 ):
     "Evaluate a model directory on a dataset split, with a TF-IDF baseline side by side."
     res = evaluate(model_dir, read_table(data), split=None if split == 'all' else split, out=Output, baseline=baseline)
+    name = MODEL_NAMES.get(res['model_kind'], 'model')
     for part in (res, res.get('sure_labels')):
         if part is None: continue
         if part is not res: print(f"On the {part['model']['n']} sure labels ({part['n_doubtful']} the labelers doubted left out):")
         print(summary_table(part).to_string())
-        print(accuracy_intervals({'model': part['model'], **({'TF-IDF + LR': part['baseline']} if 'baseline' in part else {})}))
+        print(accuracy_intervals({name: part['model'], **({'TF-IDF + LR': part['baseline']} if 'baseline' in part else {})}))
     print(pd.DataFrame(res['per_source']).round(3).to_string(index=False))
     print(f"plots and eval.json: {Output}")
     return res
