@@ -488,7 +488,7 @@ _ICS_LINE = re.compile(r'([A-Za-z0-9-]{1,60})((?:;(?:"[^"]*"|[^";:])*)*):(.*)') 
 _ICS_ESCAPE = re.compile(r'\\([\\;,nN])')
 _ICS_TZID = re.compile(r'(?i);TZID=(?:"([^"]*)"|([^;:]*))')
 _ICS_DATE = re.compile(r'(\d{4})(\d\d)(\d\d)(?:T(\d\d)(\d\d)(\d\d)(Z?))?')
-_ICS_READ = ('SUMMARY', 'DTSTART', 'LOCATION', 'DESCRIPTION')
+_ICS_READ = ('SUMMARY', 'DTSTART', 'LOCATION', 'DESCRIPTION', 'STATUS')
 
 def _ics_start(value:str, params:str) -> str:
     "A DTSTART value made readable ('2025-06-03 14:00 UTC', '2025-06-03 10:00 Europe/Paris', '2025-06-03'), as written when it is no date."
@@ -500,14 +500,20 @@ def _ics_start(value:str, params:str) -> str:
 
 def _ics_unescape(value:str) -> str: return _ICS_ESCAPE.sub(lambda m: '\n' if m[1] in 'nN' else m[1], value).strip()
 
+def _event_text(event:dict, cancelled:bool) -> str:
+    "An event as an invitee reads it: summary ('Cancelled: ' first for a cancellation), start, location, then description."
+    summary = event.get('SUMMARY', '')
+    if cancelled: summary = f'Cancelled: {summary}' if summary else 'Cancelled'
+    return '\n'.join(filter(None, (summary, event.get('DTSTART'), event.get('LOCATION'), event.get('DESCRIPTION') and '\n' + event['DESCRIPTION'])))
+
 def calendar_text(data:bytes, # a calendar part's (iCalendar, RFC 5545) transfer-decoded bytes
                   charset:str|None=None, # its declared charset (iCalendar's default is UTF-8)
                  ) -> str:
-    "What an invitation says: each event's summary, start, location and description; malformed input gives what it can, never an exception."
+    "What an invitation says: each event's summary (after 'Cancelled: ' in a cancellation), start, location and description; never an exception."
     data = data[:MAX_PART_BYTES]
     if b'\r' in data: data = data.replace(b'\r\n', b'\n').replace(b'\r', b'\n')
     text = decode_bytes(re.sub(rb'\n[ \t]', b'', data), charset or 'utf-8')  # unfolded before decoding: a fold may split a character
-    events, components, event = [], [], None
+    events, components, event, method = [], [], None, ''
     for line in text.split('\n'):
         if not (m := _ICS_LINE.match(line)): continue
         name, params, value = m[1].upper(), m[2], m[3]
@@ -516,11 +522,11 @@ def calendar_text(data:bytes, # a calendar part's (iCalendar, RFC 5545) transfer
             if components[-1] == 'VEVENT': events.append(event := {})
         elif name == 'END':
             if components: components.pop()
+        elif name == 'METHOD' and components[-1:] in ([], ['VCALENDAR']): method = value.strip().upper()
         elif name in _ICS_READ and (not components or components[-1] == 'VEVENT'):  # not a time zone's or an alarm's
             if event is None: events.append(event := {})
             event.setdefault(name, _ics_start(value, params) if name == 'DTSTART' else _ics_unescape(value))
-    texts = ('\n'.join(filter(None, (e.get('SUMMARY'), e.get('DTSTART'), e.get('LOCATION'), e.get('DESCRIPTION') and '\n' + e['DESCRIPTION'])))
-             for e in events)
+    texts = (_event_text(e, method == 'CANCEL' or e.get('STATUS', '').upper() == 'CANCELLED') for e in events)
     return '\n\n'.join(dict.fromkeys(filter(None, texts)))
 
 # %% ../nbs/01_ingest.ipynb #519476c5
@@ -832,10 +838,11 @@ def _ext(path:Path) -> str:
     return suffixes[-1] if suffixes else ''
 
 def _head(path:Path) -> bytes:
-    "The first 64 KB of a file, a UTF-8 byte order mark and leading blank lines dropped; `InputError` when it cannot be read (a corrupt .gz)."
+    "The first 64 KB of a file, a UTF-8 byte order mark and leading blank lines dropped, old Mac line ends (CR alone) as LF; `InputError` when it cannot be read (a corrupt .gz)."
     try:
-        with _open(path) as f: return f.read(65_536).removeprefix(b'\xef\xbb\xbf').lstrip(b'\r\n')
+        with _open(path) as f: head = f.read(65_536).removeprefix(b'\xef\xbb\xbf').lstrip(b'\r\n')
     except Exception as e: raise InputError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
+    return head.replace(b'\r', b'\n') if b'\r' in head and b'\n' not in head else head
 
 def _starts_with_headers(head:bytes) -> bool:
     "Whether a file's first bytes are mail headers (or an mbox `From ` line) with at least one well-known header."
@@ -869,7 +876,7 @@ def _table_columns(path:Path, ext:str) -> list:
 
 def detect_format(path, # a file
                  ) -> str:
-    "How to read `path`: 'mbox', 'eml', 'json', 'jsonl' or 'table'; `InputError` when it holds no mail."
+    "How to read `path`: 'mbox', 'eml', 'emlx', 'json', 'jsonl' or 'table'; `InputError` when it holds no mail."
     path = Path(path)
     if not path.is_file(): raise InputError(f"{path}: no such file")
     ext = _ext(path)
@@ -884,6 +891,7 @@ def detect_format(path, # a file
     if ext == '.json': return 'json'
     if ext in ('.mbox', '.mbx'): return 'mbox'
     if ext == '.eml': return 'eml'
+    if ext == '.emlx': return 'emlx'
     head = _head(path)
     if not _starts_with_headers(head): raise InputError(f"{path}: not mail (no mail headers at the start)")
     return 'mbox' if _FROM_LINE.match(head) and (ext != '.txt' or _FROM_LINE.search(head, 1)) else 'eml'
@@ -891,10 +899,14 @@ def detect_format(path, # a file
 # %% ../nbs/01_ingest.ipynb #c7616fae
 _MBOX_ESCAPE = re.compile(rb'(?m)^>(>*From )')
 
+def _cr_to_lf(read, size:int) -> bytes: return read(size).replace(b'\r', b'\n')
+
+class _CutOff(bytes): "The last message of an mbox that breaks off (a truncated .gz): possibly cut short."
+
 def iter_mbox(f, # a binary file object
               chunk_size:int=1 << 20, # bytes read at a time
              ) -> Iterator[bytes]:
-    "The raw messages of an mbox, one at a time, scanning `From ` lines in binary chunks (constant memory)."
+    "The raw messages of an mbox, one at a time, scanning `From ` lines in binary chunks (constant memory); one that breaks off ends in a `_CutOff`, then raises."
     parts, size, started, tail, broken = [], 0, False, b'', None
     read = getattr(f, 'read1', f.read)  # read1: at most one underlying read, so a .gz that breaks off loses little
     def message():
@@ -906,6 +918,9 @@ def iter_mbox(f, # a binary file object
         buf = tail + data
         if data:
             cut = buf.rfind(b'\n') + 1
+            if cut == 0 and not parts and buf.find(b'\r', 0, len(buf) - 1) >= 0:  # no LF yet, but CRs: old Mac line ends, read as LF
+                read, buf = functools.partial(_cr_to_lf, read), buf.replace(b'\r', b'\n')  # decided once per file, no per-line work
+                cut = buf.rfind(b'\n') + 1
             if cut == 0 and len(buf) < 4 * chunk_size: tail = buf; continue
             buf, tail = (buf[:cut], buf[cut:]) if cut else (buf, b'')
         pos = 0
@@ -916,7 +931,7 @@ def iter_mbox(f, # a binary file object
         if size < MAX_MESSAGE_BYTES * 2: parts.append(buf[pos:])
         size += len(buf) - pos
         if not data: break
-    if started or b''.join(parts).strip(): yield message()
+    if started or b''.join(parts).strip(): yield _CutOff(message()) if broken else message()
     if broken: raise broken
 
 # %% ../nbs/01_ingest.ipynb #ac7989fc
@@ -961,11 +976,23 @@ def _jsonl_objects(f, source:str):
 class _BadLine(str): "Why a line of an export cannot be read (not JSON, too many CSV fields)."
 
 # %% ../nbs/01_ingest.ipynb #4018c9ed
-_FORMATS = ('mbox', 'eml', 'json', 'jsonl', 'table')
+_FORMATS = ('mbox', 'eml', 'emlx', 'json', 'jsonl', 'table')
 
 def _error_row(source:str, reason:str) -> dict:
     "The row for a line or file that cannot be read."
     return email_row(id=content_id(f'{source}:{reason}'.encode('utf-8', 'surrogateescape')), source=source, error=reason)
+
+def _with_note(row:dict, note:str) -> dict:
+    "`row` with `note` added to its `error` (notes are joined by '; ')."
+    row['error'] = '; '.join(filter(None, (row['error'], note)))
+    return row
+
+def _emlx_message(data:bytes) -> tuple[bytes, str]:
+    "The RFC 822 message of an Apple Mail `.emlx` file (its byte count, a line feed, the message, a plist) and a note when the count runs past the file."
+    count, _, rest = data.partition(b'\n')
+    if not count.strip().isdigit(): raise InputError(f"not an Apple Mail .emlx file: its first line is no byte count ({count[:20]!r})")
+    if (n := int(count)) > len(rest): return rest, f"truncated: the .emlx says its message has {n} bytes, {len(rest)} follow"
+    return rest[:n], ''
 
 def read_file(path, # a mail file of any supported format
               fmt:str|None=None, # its format from `detect_format`; detected when None
@@ -982,15 +1009,19 @@ def read_file(path, # a mail file of any supported format
 def _file_rows(path:Path, fmt:str, on_bytes) -> Iterator[dict]:
     "The rows of one file read as `fmt`; raises where the file itself cannot be read on."
     src, ext = str(path), _ext(path)
-    if fmt == 'eml':
+    if fmt in ('eml', 'emlx'):
         with _open(path) as f: raw = f.read(MAX_MESSAGE_BYTES * 8)
-        yield parse_message(raw, src)
+        raw, note = _emlx_message(raw) if fmt == 'emlx' else (raw, '')
+        yield _with_note(parse_message(raw, src), note)
         if on_bytes: on_bytes(path.stat().st_size)
     elif fmt == 'mbox':
+        raw = None
         with _open(path) as f:
             for raw in iter_mbox(f):
-                yield parse_message(raw, src)
+                row = parse_message(raw, src)
+                yield _with_note(row, 'possibly truncated: the file breaks off in this message') if isinstance(raw, _CutOff) else row
                 if on_bytes: on_bytes(len(raw))
+        if raw is None: yield _error_row(src, 'empty mailbox: no messages (the file is empty or blank)')
     elif fmt == 'jsonl':
         with _open(path) as f:
             for obj in _jsonl_objects(f, src):
@@ -1052,8 +1083,11 @@ def ingest(paths, # files and/or folders of mail
     "Read mailboxes into one emails table (in memory; the CLI streams to disk instead)."
     return emails_frame(iter_emails(paths, progress=progress))
 
+_MAILBOX_EXTS = ('.mbox', '.mbx', '.json', '.jsonl', '.ndjson', '.csv', '.tsv', '.parquet')  # files of many messages
+
 def _group(source:str) -> str:
-    return str(Path(source).parent) if '/' in source and not source.endswith(('.mbox', '.json', '.jsonl', '.csv', '.tsv', '.parquet')) else source
+    "A row's group in `summarize`: its file when that holds many messages (compressed or not), else the file's folder."
+    return str(Path(source).parent) if '/' in source and _ext(Path(source)) not in _MAILBOX_EXTS else source
 
 def summarize(df:pd.DataFrame, # an emails table
              ) -> pd.DataFrame:
@@ -1105,7 +1139,7 @@ def write_emails(rows:Iterable[dict], # rows from the readers
     return pd.concat(light, ignore_index=True)
 
 @call_parse
-def ingest_cli(*paths:str, # mailboxes: files or folders (mbox, .eml/.txt, Gmail API .json/.jsonl, .csv/.tsv/.parquet/.jsonl exports)
+def ingest_cli(*paths:str, # mailboxes: files or folders (mbox, .eml/.txt/.emlx, Gmail API .json/.jsonl, .csv/.tsv/.parquet/.jsonl exports)
                Output:str='emails.parquet', # the emails table to write (.parquet, .csv, .tsv, .jsonl, .json)
                progress:bool=True, # show a progress bar (--no-progress hides it)
               ):
