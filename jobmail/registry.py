@@ -48,9 +48,10 @@ def check_relpath(rel:str, # a path inside a model directory, as stored in a man
     return rel
 
 def _dir_files(path:Path) -> list[str]:
-    "Relative POSIX paths of the regular files under `path` (not the manifest, nor `PULLED.json`), refusing symlinks."
+    "Relative POSIX paths of the regular files under `path` (not the manifest, `PULLED.json`, nor temporary `.tmp-*` entries at its top level), refusing symlinks."
     files = []
     for p in sorted(path.rglob('*')):
+        if p.relative_to(path).parts[0].startswith(TMP_PREFIX): continue  # a write or an in-place training under way there, or killed
         if p.is_symlink(): raise StoreError(f"{path}: {p.relative_to(path).as_posix()} is a symlink; a model directory holds plain files only")
         if p.is_file() and p.relative_to(path).as_posix() not in (MANIFEST, PULLED): files.append(p.relative_to(path).as_posix())
     return files
@@ -247,8 +248,8 @@ def load_pickle_learner(path, # a sealed model directory, or a `.pkl` file insid
         return load_learner(pkl, cpu=cpu)
 
 # %% ../nbs/08_registry.ipynb #8e1257c3
-VERSION_RE = re.compile(r'^\d{8}T\d{9}Z-[0-9a-f]{6}$')
-ALIAS_RE = re.compile(r'^[A-Za-z][A-Za-z0-9_.-]{0,63}$')
+VERSION_RE = re.compile(r'^\d{8}T\d{9}Z-[0-9a-f]{6}\Z')  # `\Z`: `$` would let a final newline through
+ALIAS_RE = re.compile(r'^[A-Za-z][A-Za-z0-9_.-]{0,63}\Z')
 LATEST = 'latest'  # a built-in alias: the highest version id, i.e. the push that *started* last by its pusher's clock
 
 def new_version_id() -> str:
@@ -499,7 +500,8 @@ def _pull_into(self:Store, ref:str, rec:dict, dest:Path, progress:bool) -> Path:
         if _same_version(dest, rec): return _mark_pulled(self, dest, rec)
         if not dest.is_dir() or any(dest.iterdir()): raise _occupied(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent/f'.{dest.name}.partial-{secrets.token_hex(8)}'
+    in_place = _keeps_its_place(dest.resolve())  # an empty mount point or current folder: filled from inside, not renamed onto
+    tmp = dest/f'{TMP_PREFIX}pull.{secrets.token_hex(8)}' if in_place else dest.parent/f'.{dest.name}.partial-{secrets.token_hex(8)}'
     tmp.mkdir()  # the umask's mode, which the rename keeps (mkdtemp's 0700 would lock every other user out)
     try:
         with _bytes_bar(rec['size'], progress, f'pull {version}') as bar:
@@ -513,7 +515,11 @@ def _pull_into(self:Store, ref:str, rec:dict, dest:Path, progress:bool) -> Path:
                     raise StoreError(f"refusing {ref} ({version}): {rel} in the store was tampered with (SHA-256 differs from the record)")
         if not _manifest_matches(tmp, rec): raise StoreError(f"refusing {ref} ({version}): its {MANIFEST} disagrees with the version record")
         _mark_pulled(self, tmp, rec)
-        try: os.replace(tmp, dest)  # onto a missing or empty folder
+        try:
+            if not in_place: os.replace(tmp, dest)  # onto a missing or empty folder
+            elif any(e != tmp for e in dest.iterdir()): raise FileExistsError(dest)
+            else:
+                for entry in tmp.iterdir(): entry.rename(dest/entry.name)
         except OSError:  # another pull filled `dest` meanwhile: keep its folder when it holds this version
             if not _same_version(dest, rec): raise _occupied(dest) from None
     finally:
@@ -729,11 +735,12 @@ class S3Store(Store):
         self.endpoint_url = endpoint_url or os.environ.get('AWS_ENDPOINT_URL') or None
         if self.endpoint_url and ((u := urlparse(self.endpoint_url)).scheme not in ('http', 'https') or not u.netloc):
             raise StoreError(f"{self.endpoint_url!r} is not an S3 endpoint URL: give its scheme, e.g. http://127.0.0.1:9000")
-        retries = {'total_max_attempts': int(max_attempts or os.environ.get('AWS_MAX_ATTEMPTS', 8)),
-                   'mode': retry_mode or os.environ.get('AWS_RETRY_MODE', 'standard')}
-        config = Config(retries=retries, connect_timeout=10, read_timeout=120,
-                        s3={'addressing_style': 'path'} if self.endpoint_url else {})
-        self.client = client or boto3.session.Session().client('s3', endpoint_url=self.endpoint_url, config=config)
+        try: attempts = int(asked := max_attempts or os.environ.get('AWS_MAX_ATTEMPTS', 8))
+        except ValueError: raise StoreError(f"AWS_MAX_ATTEMPTS={asked!r} is not a number of attempts") from None
+        with self._errors("setting up the S3 client"):  # a missing AWS_PROFILE, a malformed region or retry mode: one line
+            config = Config(retries={'total_max_attempts': attempts, 'mode': retry_mode or os.environ.get('AWS_RETRY_MODE', 'standard')},
+                            connect_timeout=10, read_timeout=120, s3={'addressing_style': 'path'} if self.endpoint_url else {})
+            self.client = client or boto3.session.Session().client('s3', endpoint_url=self.endpoint_url, config=config)
         self.transfer = TransferConfig(multipart_threshold=multipart_threshold, multipart_chunksize=multipart_chunksize,
                                        max_concurrency=max_concurrency)
         self._versioning_checked = False
