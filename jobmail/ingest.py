@@ -1,4 +1,4 @@
-"""Read mailboxes (mbox and Gmail Takeout, .eml folders, Gmail API JSON, CSV/JSONL exports) into one clean emails table.
+"""Read mailboxes (mbox and Gmail Takeout, .eml and Apple Mail .emlx folders, Gmail API JSON, CSV/JSONL exports) into one clean emails table.
 
 Docs: https://jobmail.github.io/jobmail/ingest.html.md"""
 
