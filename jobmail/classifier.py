@@ -20,7 +20,7 @@ import fastai, sklearn
 from safetensors.torch import save_file
 
 import jobmail
-from .core import STATUSES, InputError, ModelError, check_columns, check_splits, labels_of, read_table, project_root
+from .core import STATUSES, InputError, ModelError, check_columns, check_seed, check_splits, labels_of, read_table, project_root
 from .text import model_inputs, FastTokenizer
 from .lm import awd_config, load_lm_dir
 from .linear import LinearModel
@@ -362,6 +362,7 @@ def train_cli(dataset:str, # a dataset table (`jobmail dataset`) with job_app, s
     if demo_mail and model_type != 'linear': raise InputError("--demo-mail applies to --model-type linear")
     given = [opt for opt, v in {'--lm': lm, '--size': size, '--epochs': epochs, '--bs': bs, '--num-it': num_it}.items() if v is not None]
     if given and model_type == 'linear': raise InputError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to --model-type ulmfit, not linear")
+    check_seed(seed)  # before the table is read and a model trains (scikit-learn failed on -1 after the fit began, fastai took it)
     df = read_table(dataset)
     out = Path(Output)
     if model_type == 'linear':

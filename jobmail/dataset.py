@@ -596,6 +596,7 @@ def check_dataset_options(per_group:int=5, # most emails kept per template group
                           by:str='group', # 'group' or 'source'
                           seed:int|None=None, # random seed (None: the configured JOBMAIL_SEED)
                           threshold:float=DEFAULT_THRESHOLD, # grouping similarity threshold
+                          workers:int=1, # processes to fingerprint in
                          ) -> tuple[int, np.ndarray]:
     "The seed and split fractions of `build_dataset`'s options; `InputError` for one it cannot use, before any work."
     seed = check_seed(get_config().seed if seed is None else seed)
@@ -603,6 +604,7 @@ def check_dataset_options(per_group:int=5, # most emails kept per template group
     if not 0 < balance < 1: raise InputError(f"balance must be a share between 0 and 1, got {balance}")
     if per_group < 1: raise InputError(f"per_group must be at least 1, got {per_group}")  # `cap_groups` would say so only after the fingerprints
     if not 0 < threshold <= 1: raise InputError(f"threshold must be in (0, 1], got {threshold}")  # as would `template_groups`
+    if workers < 1: raise InputError(f"workers must be at least 1, got {workers}")  # `minhash_signatures` would run in this process without a word
     return seed, _parse_split(split)
 
 def build_dataset(emails:pd.DataFrame, # an emails table with at least id, subject, sender, text, source
@@ -617,7 +619,7 @@ def build_dataset(emails:pd.DataFrame, # an emails table with at least id, subje
                   progress:bool=True, # show a progress bar while fingerprinting
                  ) -> tuple[pd.DataFrame, dict]:
     "The grouped, capped, split and balanced dataset (emails columns + job_app, status, group, split) and its report."
-    seed, fractions = check_dataset_options(per_group, balance, split, by, seed, threshold)
+    seed, fractions = check_dataset_options(per_group, balance, split, by, seed, threshold, workers)
     if 'text' not in emails.columns and 'body' in emails.columns:
         raise InputError("emails has a body column but no text column: read it with `jobmail ingest` (which cleans bodies) or rename body to text")
     check_columns(emails, REQUIRED_COLUMNS, 'emails')
@@ -757,7 +759,7 @@ def dataset_cli(emails:str, # emails table (.parquet, .csv, .tsv, .jsonl, .json)
     "Group templates, cap, split and balance an emails table into a training dataset with its card."
     if not Out: raise InputError("an output path is required: -o OUT")
     table_format(Path(Out))  # a wrong extension fails now, not after the whole build
-    check_dataset_options(per_group, balance, split, by, seed, threshold)  # and bad options, before the tables are read
+    check_dataset_options(per_group, balance, split, by, seed, threshold, workers)  # and bad options, before the tables are read
     df, report = build_dataset(read_table(emails), read_table(labels) if labels else None, per_group=per_group,  # left-out input: warnings (stderr)
                                balance=balance, split=split, by=by, seed=seed, threshold=threshold, workers=workers)
     write_table(df, Out)

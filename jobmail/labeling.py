@@ -263,6 +263,12 @@ def _emails_table(emails:pd.DataFrame) -> pd.DataFrame:
     out[['subject', 'sender', 'text']] = out[['subject', 'sender', 'text']].fillna('').astype(str)
     return out.set_index('id', drop=False)
 
+def _check_threshold(threshold:float, # an agreement or a model probability
+                    ) -> float:
+    "`threshold`, or an `InputError` when it is outside [0, 1] or NaN (a queue would silently hold every item, or none)."
+    if not 0 <= threshold <= 1: raise InputError(f"threshold must be in [0, 1], got {threshold}")
+    return threshold
+
 def _mislabeled(st:pd.DataFrame, threshold:float) -> pd.DataFrame:
     "Items of an `item_state` table whose model answer contradicts their label with probability ≥ `threshold`, most confident first."
     wrong = st[st.label.notna() & st.model.notna() & (st.model != st.label) & (st.model_prob >= threshold)]
@@ -278,6 +284,7 @@ def review_queue(store:LabelStore, # the label store
                 ) -> list[str]:
     "The ids of `emails` to review, in the order of `queue`, after the filters."
     if queue not in QUEUES: raise InputError(f"unknown queue {queue!r}; expected one of {', '.join(QUEUES)}")
+    _check_threshold(threshold)
     em = _emails_table(emails)
     if group is not None:
         if 'group' not in em.columns: raise InputError("filtering by group needs a `group` column (from jobmail.dataset)")
@@ -364,6 +371,7 @@ class ReviewWidget(widgets.VBox):
                  preview_chars:int=1500, # longer mails are collapsed to this many characters
                 ):
         if not isinstance(reviewer, str) or not reviewer.strip(): raise InputError(f"ReviewWidget needs a reviewer name (reviewer='alice'), got {reviewer!r}")
+        _check_threshold(threshold)
         self.store, self.emails, self.reviewer, self.threshold, self.preview_chars = store, _emails_table(emails), reviewer.strip(), threshold, preview_chars
         self.decided = []  # the sequence numbers of this widget's decisions: all that back may undo
         self.queue_pick = widgets.Dropdown(options=QUEUES, value=queue, description='queue')
@@ -763,6 +771,7 @@ def import_results(store:LabelStore, # the label store holding the batch
                   ) -> VendorImport:
     "Check, score, aggregate and store a vendor's results for a batch, all or nothing."
     if method not in ('dawid-skene', 'majority'): raise InputError(f"unknown aggregation method {method!r}; use dawid-skene or majority")
+    _check_threshold(threshold)
     items = store.batch_items(batch)
     batch = items.attrs['batch']
     def not_imported():
@@ -941,7 +950,7 @@ def likely_mislabeled(store:LabelStore, # the label store, with model events
                       threshold:float=0.9, # the model's probability must be at least this
                      ) -> pd.DataFrame:
     "Labeled items whose model answer differs from their label with probability ≥ `threshold`, most confident first."
-    return _mislabeled(store.item_state(), threshold)[['label', 'label_source', 'model', 'model_prob']]
+    return _mislabeled(store.item_state(), _check_threshold(threshold))[['label', 'label_source', 'model', 'model_prob']]
 
 # %% ../nbs/04_labeling.ipynb #047a1950
 def _store_path(store:str|None) -> Path: return Path(store) if store else get_config().home/'labels.sqlite'

@@ -19,7 +19,7 @@ from fastai.text.all import (AWD_LSTM, TextBlock, DataBlock, ColReader, RandomSp
                              awd_lstm_lm_config, awd_lstm_clas_config, accuracy, Perplexity, URLs, set_seed,
                              fastai_cfg, untar_data, defaults, ShortEpochCallback, GradientClip)
 
-from .core import InputError, ModelError, read_table, get_config
+from .core import InputError, ModelError, check_seed, read_table, get_config
 
 # %% auto #0
 __all__ = ['LM_SIZES', 'awd_config', 'download_wt103', 'pretrained_files', 'lm_corpus', 'lm_dataloaders', 'check_lm_options',
@@ -179,6 +179,7 @@ def check_lm_options(size:str='full', # `LM_SIZES` name
                      clip:float|None=None, # gradient norm clip; None: no clipping
                      max_chars:int=3000, # cap on each email's model input, in characters
                      max_docs:int|None=None, # most texts; None: all
+                     seed:int=42, # the random seed
                     ):
     "Refuse the options of `lm_corpus` and `train_lm` that cannot work, before any work: `InputError`, or `ModelError` for the weights."
     awd_config(size)
@@ -187,6 +188,7 @@ def check_lm_options(size:str='full', # `LM_SIZES` name
                          f"with --pretrained none or a folder of {size}-size weights")
     if pretrained not in (None, '', 'none', 'wt103'): _pretrained_folder(pretrained)
     if out is not None and Path(out).exists() and not Path(out).is_dir(): raise InputError(f"{out}: a file, not a folder for the LM directory")
+    check_seed(seed)  # fastai's `set_seed` would take -1 without a word, where the other commands refuse it
     counts = dict(epochs=epochs, bs=bs, max_vocab=max_vocab, max_chars=max_chars, **({} if max_docs is None else dict(max_docs=max_docs)))
     for name, v in counts.items():
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise InputError(f"{name} must be a whole number, 1 or more, got {v!r}")
@@ -251,7 +253,7 @@ def train_lm(texts:list[str], # the LM corpus (`lm_corpus`)
             ) -> Path:
     "Fine-tune an AWD-LSTM LM on `texts` and write the LM directory (encoder, vocab, lm.json, perplexity.png)."
     out = Path(out)
-    check_lm_options(size, pretrained, out=out, epochs=epochs, lr=lr, bs=bs, max_vocab=max_vocab, minutes=minutes, clip=clip)
+    check_lm_options(size, pretrained, out=out, epochs=epochs, lr=lr, bs=bs, max_vocab=max_vocab, minutes=minutes, clip=clip, seed=seed)
     config = awd_config(size)
     files = pretrained_files(pretrained)
     if files is not None:
@@ -326,7 +328,7 @@ def lm_cli(*emails:str, # tables of unlabeled email (emails/dataset tables, or c
     "Fine-tune the AWD-LSTM language model on unlabeled email and write an LM directory."
     if not emails: raise InputError("give at least one table of emails")
     check_lm_options(size, pretrained, out=Output, epochs=epochs, lr=lr, bs=bs, max_vocab=max_vocab, minutes=minutes, clip=clip,
-                     max_chars=max_chars, max_docs=max_docs)  # before the corpus is read
+                     max_chars=max_chars, max_docs=max_docs, seed=seed)  # before the corpus is read
     texts = lm_corpus([read_table(p) for p in emails], max_chars=max_chars, max_docs=max_docs, seed=seed)
     print(f"LM corpus: {len(texts):,} texts")
     path = train_lm(texts, Output, size=size, pretrained=pretrained, epochs=epochs, lr=lr, bs=bs, max_vocab=max_vocab, seed=seed, minutes=minutes, clip=clip)

@@ -241,22 +241,23 @@ class Predictor:
         self.threads = max(1, _cores() // max(1, workers))
         torch.set_num_threads(self.threads)
         self.text_builder = jobmail_function(self.meta.get('text_builder', 'jobmail.text.model_input'))
-        if self.meta['type'] == 'linear': self._load_linear()
+        if self.meta['type'] == 'linear': self._load_linear(backend)
         elif self.meta['type'] == 'ensemble': self._load_ensemble(backend, device, token_cap, workers)
         else: self._load_ulmfit(backend, device, token_cap)
         if prep_procs is None: prep_procs = min(8, self.threads - 1) if self.device.type == 'cuda' else 1
         self.prep_procs, self._pool = max(1, prep_procs) if self.tokenizer is not None else 1, None
         self.job_true = true_index(self.classes['job_app'])
 
-    def _load_linear(self):
+    def _load_linear(self, backend):
         from jobmail.linear import LinearModel
+        if backend not in ('auto', 'fp32'): warnings.warn(f"backend {backend!r} does not apply to a linear model, which runs in fp32 on the CPU; ignored")
         self.backend, self.device, self.token_cap, self.tokenizer = 'fp32', torch.device('cpu'), None, None
         lin = LinearModel.load(self.path)
         self.classes = {h: list(lin.heads[h].classes) for h in self.meta['heads'] if h in lin.heads}
         self._score = {h: (lambda texts, h=h: lin.predict_proba(texts)[h]) for h in self.classes}
 
     def _load_ensemble(self, backend, device, token_cap, workers):
-        self.members = [(Predictor(self.path/m['path'], backend=backend, device=device, token_cap=token_cap, batch_size=self.batch_size,
+        self.members = [(Predictor(self.path/m['path'], backend='auto' if m.get('type') == 'linear' else backend, device=device, token_cap=token_cap, batch_size=self.batch_size,
                                    batch_tokens=self.batch_tokens, workers=workers, verify=False), m) for m in self.meta['members']]
         first = self.members[0][0]
         self.backend, self.device, self.token_cap, self.tokenizer = first.backend, first.device, first.token_cap, None

@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/server.html.md"""
 
 # %% ../nbs/10_server.ipynb #3edee262
 from __future__ import annotations
-import atexit, collections, hmac, http.client, json, logging, math, os, signal, socket, subprocess, sys, tempfile, threading, time, traceback, weakref
+import atexit, collections, errno, hmac, http.client, json, logging, math, os, signal, socket, subprocess, sys, tempfile, threading, time, traceback, weakref
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -719,6 +719,17 @@ def drain_on_sigterm(stop, # no arguments: stops accepting new connections (must
     for s in signals: signal.signal(s, handler)
 
 # %% ../nbs/10_server.ipynb #18bd3a5a
+def _listen(host:str, # the interface, as `--host` names it
+            port:int, # the TCP port (0: any free one)
+           ) -> socket.socket:
+    "A socket listening on `host`:`port` as werkzeug's server binds it; `InputError` when the system refuses (the port in use, an address not this machine's)."
+    from werkzeug.serving import LISTEN_QUEUE, get_sockaddr, select_address_family
+    family = select_address_family(host, port)
+    try: return socket.create_server(get_sockaddr(host, port, family), family=family, backlog=LISTEN_QUEUE)
+    except OSError as e:
+        fix = "; another program listens there: stop it, or choose another --port" if e.errno == errno.EADDRINUSE else ""
+        raise InputError(f"cannot listen on {host}:{port}: {os.strerror(e.errno) if e.errno else e}{fix}") from None  # create_server's strerror repeats the address
+
 @call_parse
 def serve_cli(model:str=None, # model dir, or store URL with an optional @version or @alias (default: the default store's production model)
               host:str='127.0.0.1', # interface to listen on (0.0.0.0 for every interface)
@@ -731,13 +742,15 @@ def serve_cli(model:str=None, # model dir, or store URL with an optional @versio
     if os.environ.get('PROMETHEUS_MULTIPROC_DIR'):  # its files would mix this process's metrics and readiness with other runs'
         raise InputError("PROMETHEUS_MULTIPROC_DIR is set: it is for gunicorn's workers (serve/gunicorn.conf.py); unset it for jobmail serve, one process")
     if not 0 <= port <= 65535: raise InputError(f"--port {port}: a TCP port is 0 to 65535")
+    if max_batch is not None and max_batch < 1: raise InputError(f"--max-batch {max_batch}: a forward pass takes at least 1 email (1 turns batching off)")
     try: socket.getaddrinfo(host, port)  # an unknown host is refused before the model loads, in one line saying which
     except socket.gaierror as e: raise InputError(f"--host {host}: {e.strerror}") from None
     if model and '://' not in model and not Path(model).is_dir(): raise InputError(f"--model {model}: not a model directory or a store URL")
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     cfg = ServerConfig.from_env(model=model or None, max_batch=max_batch, auth=False if no_auth else None)
-    app = create_app(cfg)
-    server = make_server(host, port, app, threaded=True)
+    with _listen(host, port) as listener:  # bound before the model loads: a port in use is one line, not werkzeug's two after the loading began
+        logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+        app = create_app(cfg)
+        server = make_server(host, port, app, threaded=True, fd=listener.fileno())  # werkzeug serves a duplicate of it
     if no_auth: log.warning("auth is off (--no-auth): anyone who can reach %s:%d can use the model", host, server.port)
     log.info("listening on http://%s:%d (readiness at /readyz)", host, server.port)
     drain_on_sigterm(lambda: threading.Thread(target=server.shutdown, daemon=True).start(), cfg.drain_delay_s,
