@@ -765,7 +765,7 @@ class VendorImport:
 def import_results(store:LabelStore, # the label store holding the batch
                    path, # the vendor's results file (.tsv or .csv)
                    batch:str|None=None, # the batch id; the latest batch when None
-                   threshold:float=0.7, # items whose agreement is lower go to the reviewer's queue
+                   threshold:float=0.7, # items whose agreement is lower are reported as to review (the review queue has its own threshold)
                    method:str='dawid-skene', # 'dawid-skene' or 'majority'
                    report=None, # also write the worker report to this table file, before anything is stored
                   ) -> VendorImport:
@@ -977,7 +977,7 @@ def labels_export_batch_cli(emails:str, # the emails table to draw from (.parque
 def labels_import_results_cli(results:str, # the vendor's results file (.tsv or .csv, one row per assignment)
                               store:str=None, # the label store (default: $JOBMAIL_HOME/labels.sqlite)
                               batch:str=None, # the batch id (default: the latest batch)
-                              threshold:float=0.7, # items with less agreement go to the reviewer's queue
+                              threshold:float=0.7, # items with less agreement are reported as to review (`ReviewWidget`'s queue has its own threshold)
                               method:str='dawid-skene', # aggregation: dawid-skene or majority
                               report:str=None, # also write the worker report to this table file
                              ):
