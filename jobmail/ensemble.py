@@ -14,8 +14,8 @@ import pandas as pd
 from fastcore.script import call_parse
 
 from .core import InputError, ModelError, check_columns, check_splits, labels_of, read_table
-from .predict import MODEL_FORMAT, Predictor, read_model_json
-from .registry import MANIFEST, staged_model_dir, verify_model_dir
+from .predict import MODEL_FORMAT, Predictor, read_model_json, unreadable_reason
+from .registry import MANIFEST, model_dir_files, staged_model_dir, verify_model_dir
 
 # %% auto #0
 __all__ = ['log_loss', 'fit_weight', 'build_ensemble', 'ensemble_cli']
@@ -50,9 +50,15 @@ def _fit_weights(first:Path, second:Path, valid:pd.DataFrame) -> tuple[dict, str
     "The first member's weight per head, chosen on `valid`, and what they were chosen on."
     check_columns(valid, ['subject', 'sender', 'job_app', 'status'], 'validation emails')
     if not {'text', 'body'} & set(valid.columns): raise InputError("validation emails need a text (or body) column")
+    readable = np.array([unreadable_reason(r) is None for r in valid.to_dict('records')], dtype=bool)
+    valid = valid[readable]  # an email jobmail.ingest could not read has nothing to score: left out, and counted in the card
     job, status = labels_of(valid)  # a CSV or TSV dataset's labels are text; a missing or malformed one is refused
+    if job.all() or not job.any():  # the member that says "job" (or "not job") of everything would win
+        raise InputError(f"the validation emails hold {int(job.sum())} job emails and {int((~job).sum())} others: "
+                         "a weight is chosen on emails of both kinds; give such emails, or a weight")
     (job1, status1), (job2, status2) = _member_probs(first, valid), _member_probs(second, valid)
-    weights, chosen_on = {'job_app': fit_weight(job1, job2, job)}, f"{len(valid)} validation emails, job_app log loss"
+    unread = f" ({int((~readable).sum())} unreadable left out)" if not readable.all() else ''
+    weights, chosen_on = {'job_app': fit_weight(job1, job2, job)}, f"{len(valid)} validation emails{unread}, job_app log loss"
     if status1 is not None and status2 is not None and len(set(status[job])) >= 2:
         classes = sorted(set(status1.columns) | set(status2.columns) | set(status[job]))
         matrix = lambda s: s.reindex(columns=classes, fill_value=0.0).to_numpy(float)[job]
@@ -69,6 +75,7 @@ def build_ensemble(first, # a model directory (ULMFiT or linear)
     "Copy two model directories into `out` as one ensemble with weights chosen per head on `valid`, and seal it."
     first, second, out = Path(first), Path(second), Path(out)
     if out.exists(): raise InputError(f"{out} exists; an ensemble is written to a new directory")
+    model_dir_files(out)  # a folder this user cannot write in is refused before the members score anything
     metas = [read_model_json(first), read_model_json(second)]
     for member in (first, second):
         if (member/MANIFEST).is_file(): verify_model_dir(member)  # a changed member is refused, not sealed into the ensemble

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from safetensors import SafetensorError
 from safetensors.numpy import save_file, load_file
 from sklearn.feature_extraction.text import TfidfVectorizer, CountVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -133,7 +134,7 @@ class LinearHead:
             seed:int=42, # seed of the folds
             groups=None, # a group per row (template groups): no group is split across calibration folds (but see below)
             sample_weight=None, # a weight per row (default 1)
-            calibrate=None, # a boolean mask of the rows whose out-of-fold logits fit the temperature (default all)
+            calibrate=None, # a boolean mask of the rows whose out-of-fold logits fit the temperature (default all; a class of one row has none)
            ):
         "Fit on `X` and `labels`; calibrate on `folds`-fold out-of-fold logits."
         classes = sorted(set(labels), key=str)
@@ -141,22 +142,26 @@ class LinearHead:
         y = np.array([classes.index(l) for l in labels])
         make = lambda: LogisticRegression(C=C, max_iter=2000, class_weight='balanced')
         oof = np.zeros((len(y), len(classes)))
-        n_folds = min(folds, np.bincount(y).min())
+        counts = np.bincount(y)
+        cv = counts[y] >= 2  # a class of one row is trained on in every fold and calibrated on in none; the others calibrate
+        n_folds = min(folds, counts[counts >= 2].min()) if (counts >= 2).sum() >= 2 else 1
         if n_folds >= 2:
+            cv_rows, y_cv = np.flatnonzero(cv), y[cv]
             if groups is not None:  # a class in fewer groups than folds: its rows alone become their own groups, the rest stay grouped
-                groups = np.array([str(g) for g in groups], dtype=object)
-                for c in range(len(classes)):
-                    rows = np.flatnonzero(y == c)
+                groups = np.array([str(g) for g in groups], dtype=object)[cv_rows]
+                for c in np.unique(y_cv):
+                    rows = np.flatnonzero(y_cv == c)
                     if len(set(groups[rows])) < n_folds: groups[rows] = [f'\x00{c}:{i}' for i in rows]
-            splits = (list(StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed).split(X, y, groups))
+            splits = (list(StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed).split(cv_rows, y_cv, groups))
                       if groups is not None and len(set(groups)) >= 2 * n_folds else [])
-            if not splits or any(len(np.unique(y[tr])) < len(classes) for tr, _ in splits):  # too few groups of a class
-                splits = StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(X, y)
+            if not splits or any(len(np.unique(y_cv[tr])) < len(np.unique(y_cv)) for tr, _ in splits):  # too few groups of a class
+                splits = StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(cv_rows, y_cv)
             for tr, va in splits:
+                tr, va = np.r_[cv_rows[tr], np.flatnonzero(~cv)], cv_rows[va]
                 m = make().fit(X[tr], y[tr], sample_weight=None if sample_weight is None else sample_weight[tr])
                 oof[va] = _logits(m.coef_, m.intercept_, X[va])
         clf = make().fit(X, y, sample_weight=sample_weight)
-        keep = slice(None) if calibrate is None else calibrate
+        keep = cv if calibrate is None else cv & np.asarray(calibrate, dtype=bool)
         t = fit_temperature(oof[keep], y[keep]) if n_folds >= 2 else 1.0
         return cls(classes, np.ascontiguousarray(clf.coef_, dtype=np.float32), np.ascontiguousarray(clf.intercept_, dtype=np.float32), t)
 
@@ -250,7 +255,10 @@ class LinearModel:
         "Load a model saved by `save`, from JSON and safetensors only."
         path = Path(path)
         if not (path/'linear.json').exists(): raise ModelError(f"{path} holds no linear model (linear.json missing)")
-        meta, arrays = json.loads((path/'linear.json').read_text()), load_file(str(path/'linear.safetensors'))
-        heads = {name: LinearHead(h['classes'], arrays[f'{name}_coef'], arrays[f'{name}_intercept'], h['temperature'])
-                 for name, h in meta['heads'].items()}
-        return cls(TfidfFeatures.from_state(meta['features'], arrays), heads)
+        try:
+            meta, arrays = json.loads((path/'linear.json').read_text()), load_file(str(path/'linear.safetensors'))
+            heads = {name: LinearHead(h['classes'], arrays[f'{name}_coef'], arrays[f'{name}_intercept'], h['temperature'])
+                     for name, h in meta['heads'].items()}
+            return cls(TfidfFeatures.from_state(meta['features'], arrays), heads)
+        except (OSError, ValueError, KeyError, TypeError, SafetensorError) as e:  # a truncated or edited file, an array missing
+            raise ModelError(f"{path}: cannot read the linear model ({type(e).__name__}: {e})") from None
