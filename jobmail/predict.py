@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/predict.html.md"""
 
 # %% ../nbs/09_predict.ipynb #bf21a38c
 from __future__ import annotations
-import hashlib, importlib, json, math, multiprocessing, os, re, shutil, sys, threading, time, warnings
+import hashlib, importlib, json, math, multiprocessing, os, re, shutil, sys, threading, time, warnings, weakref
 from concurrent.futures import ProcessPoolExecutor
 from collections import OrderedDict
 from pathlib import Path
@@ -193,6 +193,12 @@ def _cores() -> int:
     try: return len(os.sched_getaffinity(0))
     except AttributeError: return os.cpu_count() or 1
 
+def _dir_version(path:Path) -> str:
+    "The version a model directory's predictions report: the registry version a pull recorded in it, else its name (absolute: '.' has none) and manifest hash."
+    from jobmail.registry import pulled_version
+    manifest = path/'MANIFEST.json'
+    return pulled_version(path) or Path(os.path.abspath(path)).name + (f"@{hashlib.sha256(manifest.read_bytes()).hexdigest()[:12]}" if manifest.exists() else '')
+
 def vocab_index(vocab:list[str]) -> dict:
     "Token -> id as fastai's `Numericalize` maps them (unknown tokens get 0, `xxunk`; `xxfake` padding entries none)."
     return {w: i for i, w in enumerate(vocab) if w != 'xxfake'}
@@ -231,11 +237,11 @@ class Predictor:
             raise InputError(f"token_cap must be a whole number of tokens, 1 or more (None: the default), got {token_cap!r}")
         path = self.path = Path(path)
         if not path.is_dir(): raise ModelError(f"{path}: no such model directory")
-        from jobmail.registry import pulled_version, verify_model_dir
+        from jobmail.registry import verify_model_dir
         manifest = path/'MANIFEST.json'
         if verify and manifest.exists(): verify_model_dir(path)
         self.meta = read_model_json(path)
-        self.version = version or pulled_version(path) or path.name + (f"@{hashlib.sha256(manifest.read_bytes()).hexdigest()[:12]}" if manifest.exists() else '')
+        self.version = version or _dir_version(path)
         self.card = json.loads((path/'card.json').read_text()) if (path/'card.json').exists() else {}
         self.batch_size, self.batch_tokens, self.all_status = batch_size, batch_tokens, all_status
         self.threads = max(1, _cores() // max(1, workers))
@@ -265,7 +271,8 @@ class Predictor:
         for h in self.meta['heads']:
             have = [c for p, _ in self.members for c in p.classes.get(h, [])]
             if have: self.classes[h] = list(dict.fromkeys(have))
-        self._score = {h: (lambda texts, h=h: self._ensemble_probs(h, texts)) for h in self.classes}
+        me = weakref.proxy(self)  # the scorers must not hold the predictor: dropped, it is freed at once, and its preparation pool with it
+        self._score = {h: (lambda texts, h=h: me._ensemble_probs(h, texts)) for h in self.classes}
 
     def _ensemble_probs(self, head:str, texts:list[str]) -> np.ndarray:
         "The members' `head` probabilities of `texts`, averaged with their weights for `head` over the classes they know (equally when all weigh 0)."
@@ -293,7 +300,8 @@ class Predictor:
             model, self.classes[head] = load_ulmfit_head(self.path, head, len(vocab))
             self.pad = model.pad_token
             self.models[head] = prepare_model(model, self.backend, self.device)
-        self._score = {h: (lambda ids, h=h: self._forward(self.models[h], ids)) for h in self.models}
+        me = weakref.proxy(self)  # as in `_load_ensemble`
+        self._score = {h: (lambda ids, h=h: me._forward(me.models[h], ids)) for h in self.models}
 
     @classmethod
     def from_dir(cls, path, backend:str='auto', **kwargs):
@@ -504,6 +512,7 @@ def read_results(path, # a results table `predict_files` wrote: .parquet, .csv, 
                 ) -> pd.DataFrame:
     "A results table read back with its `RESULT_TYPES`, whatever its format (a CSV holds only strings, missing ones empty)."
     df = read_table(path)
+    if not len(df.columns) and not len(df): return results_table([])  # an empty .json or .jsonl table keeps no column names
     return df.assign(**{c: _typed(df[c], t) for c, t in RESULT_TYPES.items() if c in df.columns})
 
 # %% ../nbs/09_predict.ipynb #e78ee6c5
@@ -569,16 +578,29 @@ def score_records(model:str, backend:str, workers:int, records:list[dict], all_s
     return results_table(cached_predictor(model, backend, workers, all_status).predict(records))
 
 # %% ../nbs/09_predict.ipynb #b7ce2fac
-def _done_ids(out:Path, parts:Path) -> tuple[set, int]:
-    "Ids already scored (in `out` and its part files) and the next part number."
-    done, files = set(), sorted(parts.glob('part-*.parquet')) if parts.is_dir() else []
+def _done_ids(out:Path, parts:Path) -> tuple[set, set, int]:
+    "Ids already scored (in `out` and its part files), the model versions that scored them, and the next part number."
+    done, versions, files = set(), set(), sorted(parts.glob('part-*.parquet')) if parts.is_dir() else []
     if out.exists():
         earlier = read_results(out)
         if missing := [c for c in RESULT_COLUMNS if c not in earlier.columns]:  # another table: never taken as done, nor rewritten
             raise InputError(f"{out} exists and is not a results table (no {', '.join(missing)}); give another output")
-        done.update(earlier['id'].dropna())
-    for f in files: done.update(pd.read_parquet(f, columns=['id'])['id'].dropna())
-    return done, (int(files[-1].stem.split('-')[1]) + 1 if files else 0)
+        done.update(earlier['id'].dropna()); versions.update(earlier['model_version'].dropna())
+    for f in files:
+        part = pd.read_parquet(f, columns=['id', 'model_version'])
+        done.update(part['id'].dropna()); versions.update(part['model_version'].dropna())
+    return done, versions, (int(files[-1].stem.split('-')[1]) + 1 if files else 0)
+
+def _version_of(spec:str) -> str|None:
+    "The `model_version` the predictions of a pinned model spec carry (as `Predictor` reports it); None for a folder this machine does not see."
+    if (url_ref := store_ref(spec)) is not None: return url_ref[1]
+    return _dir_version(Path(spec)) if Path(spec).is_dir() else None
+
+def _missing_status(results:pd.DataFrame) -> int:
+    "Rows of `results` scored without status probabilities while others have them: not adapted, the status head ran only on the emails the model accepted."
+    scored = results.loc[results['job_app_prob'].notna() & results['error'].isna(), 'status_probs']
+    empty = scored.eq('{}')
+    return int(empty.sum()) if (~empty).any() else 0  # none has them: the model has no status head
 
 def _write_part(parts:Path, n:int, df:pd.DataFrame):
     tmp = parts/f'.part-{n:06d}.tmp'
@@ -642,10 +664,17 @@ def predict_files(model:str, # a model directory or store URL[@ref]
     if out.suffix.lower() not in ('.parquet', '.csv', '.tsv', '.jsonl', '.json'): raise InputError(f"{out}: use a .parquet, .csv, .tsv, .jsonl or .json output")
     if not (isinstance(chunk, (int, np.integer)) and chunk >= 1): raise InputError(f"chunk must be a whole number of emails, 1 or more, got {chunk!r}")
     parts = out.with_name(out.name + '.parts')
-    spec, (done, n) = pinned_model(model), _done_ids(out, parts)  # one version for the whole run, however its alias moves
+    spec, (done, versions, n) = pinned_model(model), _done_ids(out, parts)  # one version for the whole run, however its alias moves
     # a wrong model is refused before the inputs are read (a large mailbox takes minutes), and before local Dask workers log its traceback
     predictor = load_predictor(spec, backend=backend, all_status=adapt) if dask is None else None  # status for every email: adapting may accept more
     if dask is not None and dask.startswith('local:') and store_ref(spec) is None: read_model_json(spec)  # local workers read this machine's folder
+    version = predictor.version if predictor is not None else _version_of(spec)
+    if version is not None and (other := sorted(versions - {version})):  # one table, one model: never another model's rows kept as scored, nor mixed in
+        raise InputError(f"{out} holds predictions of {', '.join(map(repr, other))}, not of this run's model {version!r}: "
+                         f"give another output, or remove it and {parts.name} to score again")
+    if adapt and (k := _missing_status(_joined(out, parts))):
+        raise InputError(f"{out} was scored without adapting: {k} emails the model rejected have no status probabilities, so adapting "
+                         f"would accept some of them without a status; give another output")
     counts = dict(scored=0, skipped=0, duplicates=0)
     t0 = time.perf_counter()
     chunks = _chunks(inputs, done, chunk, progress, counts, _sent_thread_ids(inputs, chunk, progress))
