@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #291ecf57
 from __future__ import annotations
-import numbers, os, uuid
+import numbers, os, shutil, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,15 +164,19 @@ def write_table(df:pd.DataFrame, # the table to write
     "Write `df` to `path` in the format its extension names, creating parent folders; a failed write is an `InputError` and leaves the file as it was."
     path = Path(path)
     kind = table_format(path)
-    part = path.with_name(f'.{uuid.uuid4().hex[:8]}.{path.name}')  # written whole, then moved in; same suffixes, so the same compression
+    target = Path(os.path.realpath(path))  # a symlink's file is rewritten; the link stays
+    part = target.with_name(f'.{uuid.uuid4().hex[:8]}.{target.name}')  # written whole, then moved in; same suffixes, so the same compression
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         if kind == 'parquet': df.to_parquet(part, index=False)
-        elif kind in ('csv', 'tsv'): df.to_csv(part, sep='\t' if kind == 'tsv' else ',', index=False)
+        # CRLF ends rows: the csv module quotes a value holding any character of the line end, and pandas reads a lone CR as one
+        elif kind in ('csv', 'tsv'): df.to_csv(part, sep='\t' if kind == 'tsv' else ',', index=False, lineterminator='\r\n')
         else: df.to_json(part, orient='records', lines=kind == 'jsonl', date_format='iso', force_ascii=False)
-        os.replace(part, path)
+        if target.exists(): shutil.copymode(target, part)  # a private file stays private
+        os.replace(part, target)
     except OSError as e: raise InputError(f"{path}: not writable ({e.strerror or e})") from None
-    except (ValueError, TypeError) as e: raise InputError(f"{path}: this table cannot be written as {kind}: {e}") from None  # an unencodable string, a column pyarrow cannot convert
+    except (ValueError, TypeError, NotImplementedError) as e:  # an unencodable string, a column pyarrow cannot convert or has no type for
+        raise InputError(f"{path}: this table cannot be written as {kind}: {e}") from None
     finally:
         if part.exists(): part.unlink()
     return path

@@ -13,7 +13,7 @@ import pandas as pd
 from fastai.text.core import SpacyTokenizer, defaults, replace_space
 from fastcore.basics import compose
 
-from .core import InputError, read_table, shared_data
+from .core import InputError, _missing, read_table, shared_data
 
 # %% auto #0
 __all__ = ['ATS_DOMAINS', 'JOB_BOARD_DOMAINS', 'MAX_CHARS', 'QUOTE_CHARS', 'registrable_domain', 'in_domains', 'normalize_text',
@@ -60,34 +60,40 @@ def in_domains(domain:str, # a host name
 
 # %% ../nbs/02_text.ipynb #78787bd0
 _re_url = re.compile(r'(?:https?://|www\.)\S+', re.I)
-_re_email = re.compile(r'[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+')
-_re_digity = re.compile(r'[\w\-]*\d[\w\-]*')
+# each run of characters is read once: tried from each of its characters, a long run without '@' or a digit took quadratic time
+_re_email = re.compile(r'([\w.+\-]+)(@[\w\-]+(?:\.[\w\-]+)+)?')  # a run of address characters, with its host when it is an address
+_re_digity = re.compile(r'(?<![\w\-])[\w\-]*\d[\w\-]*')  # a whole run of word characters holding a digit
 _re_invisible = re.compile('[\u00ad\u034f\u180e\u200b-\u200f\u2060-\u2064\ufeff]')
 _re_ws = re.compile(r'\s+')
 
 def _num_or_word(m): return 'xxnum' if sum(c.isdigit() for c in m.group()) >= 5 else m.group()
+def _address_or_run(m): return ' xxemail ' if m[2] else m[1]
 
 def normalize_text(text:str, # plain text: a subject or a clean body
                   ) -> str:
     "Replace URLs, addresses and long numbers by `xxurl`, `xxemail`, `xxnum`; drop invisible characters; collapse whitespace."
     text = _re_url.sub(' xxurl ', text)
-    text = _re_email.sub(' xxemail ', text)
+    text = _re_email.sub(_address_or_run, text)
     text = _re_digity.sub(_num_or_word, text)
     text = _re_invisible.sub('', text)
     return _re_ws.sub(' ', text).strip()
 
 # %% ../nbs/02_text.ipynb #16c30373
+def _str(x) -> str:
+    "`x` as text: '' when missing (None, NaN, pandas' NA or NaT), else `str(x)`."
+    return '' if _missing(x) else x if isinstance(x, str) else str(x)
+
 def parse_headers(headers, # a JSON object string, a dict, raw 'Key: value' header lines, or None
                  ) -> dict:
     "The headers as a dict with lower-case keys and string values."
-    if headers is None or (isinstance(headers, float) and headers != headers): return {}
+    if _missing(headers): return {}
     if isinstance(headers, str):
         s = headers.strip()
         if not s: return {}
         try: headers = json.loads(s)
         except json.JSONDecodeError: headers = dict(email.parser.HeaderParser().parsestr(s + '\n\n').items())
     if not isinstance(headers, dict): raise InputError(f"headers must be a JSON object, a dict or header lines, got {type(headers).__name__}")
-    return {str(k).lower(): '' if v is None else str(v) for k, v in headers.items()}
+    return {str(k).lower(): _str(v) for k, v in headers.items()}
 
 def header_tokens(headers, # anything `parse_headers` accepts
                  ) -> list[str]:
@@ -113,14 +119,15 @@ def _name_and_address(sender:str) -> tuple[str, str]:
 def sender_host(sender:str, # the From header: 'Name <local@domain>' or a bare address
                ) -> str:
     "The lower-case host of the sender's address, '' when there is none; an address inside the display name never counts."
-    _, at, host = _name_and_address(sender or '')[1].rpartition('@')
+    _, at, host = _name_and_address(_str(sender))[1].rpartition('@')
     return host.lower().strip('.> ') if at else ''
 
 def sender_tokens(sender:str, # the From header: 'Name <local@domain>' or a bare address
                  ) -> list[str]:
     "Special tokens and words for the sender: display name, local part, registrable domain, ATS and job-board flags."
-    name, addr = _name_and_address(sender or '')
-    if '@' not in addr: name, addr = name or sender or '', ''
+    sender = _str(sender)
+    name, addr = _name_and_address(sender)
+    if '@' not in addr: name, addr = name or sender, ''
     local, domain = addr.rpartition('@')[0], sender_host(sender)
     toks = ['xxfrom']
     if name.strip(): toks.append(normalize_text(name))
@@ -132,10 +139,6 @@ def sender_tokens(sender:str, # the From header: 'Name <local@domain>' or a bare
     return toks if len(toks) > 1 else []
 
 # %% ../nbs/02_text.ipynb #12332f1c
-def _str(x) -> str:
-    if x is None or (isinstance(x, float) and x != x): return ''
-    return x if isinstance(x, str) else str(x)
-
 _re_quote_marks = re.compile(r'(?m)^[ \t>]+')
 _re_attribution = re.compile(r'(?im)^(?:on\b[^\n]*?(?:\n[^\n]*?)?\bwrote:|le\b[^\n]*?\ba\s+[ée]crit\s*:|am\b[^\n]*?\bschrieb[^\n]*:'
                              r'|el\b[^\n]*?\bescribi[óo]:|-{2,}\s*original\s+message\s*-{2,}'
@@ -182,8 +185,9 @@ def is_sent(labels, # an email's labels, comma-separated as the emails table hol
 
 def own_sent(email:dict, # an email dict or table row
             ) -> bool:
-    "Whether an email itself says the recipient sent mail in its thread: a true `sent_in_thread` or its own `Sent` label."
-    return email.get('sent_in_thread') in (True,) or is_sent(email.get('labels'))
+    "Whether an email itself says the recipient sent mail in its thread: a true `sent_in_thread` (or a CSV's 'True') or its own `Sent` label."
+    sent = email.get('sent_in_thread')
+    return sent in (True,) or (isinstance(sent, str) and sent.strip().lower() == 'true') or is_sent(email.get('labels'))
 
 def sent_threads(df:pd.DataFrame, # an emails table with `thread_id` and `labels`
                 ) -> set:
@@ -219,6 +223,7 @@ _closing = frozenset(',;:!?)]"”')  # spaCy suffixes after any word; '.' only a
 # how often a punctuation mark occurs in real email text, per 10,000 characters: the gate anchors on rarer ones
 _char_freq = {'.': 82, ',': 63, '-': 56, '/': 55, '"': 44, '>': 39, ':': 37, '<': 31, '=': 27, "'": 17, '_': 13, ';': 9, ')': 8, '(': 8}
 _gates = {}  # (lang, special tokens) -> the compiled gate, built once per process
+_re_surrogate = re.compile('[\ud800-\udfff]')  # half a UTF-16 pair or an undecoded byte: no UTF-8 for spaCy
 
 def _spaced(toks, lo, hi):
     "`toks` joined, with one space at each of one or more of their boundaries, none inside `toks[lo:hi]`."
@@ -304,8 +309,9 @@ class FastTokenizer:
         return tuple(t.text for t in self._spacy(piece))
 
     def tokenize(self, text:str) -> list[str]:
-        "The tokens of one text (already processed by fastai's rules)."
+        "The tokens of one text (already processed by fastai's rules); a lone surrogate, which spaCy cannot take, is read as U+FFFD."
         if self._gate is None: self._setup()
+        if not text.isascii(): text = _re_surrogate.sub('\ufffd', text)
         if self._gate.search(text): return [t.text for t in self._spacy(text)]  # an exception may span a space here: spaCy decides
         pieces = [p for p in _re_pieces.findall(text) if p]
         toks = list(map(self.cache.get, pieces))
