@@ -553,12 +553,14 @@ def attach_labels(emails:pd.DataFrame, # the emails table
         if not {'job_app', 'status'} <= set(emails.columns):
             raise InputError("no labels: pass a labels table (id, job_app, status) or emails with job_app and status columns")
         labeled = emails.job_app.notna() & (emails.job_app.astype(str).str.strip() != '')
+        if not labeled.any(): raise InputError(f"none of the {len(emails)} emails has a job_app label")
         unlabeled = int((~labeled).sum())
         if unlabeled: _warn(notes, f"{unlabeled} email(s) have no job_app label; left out")
         out = _check_labels(emails[labeled] if unlabeled else emails, 'email')
         if 'confidence' in out.columns: out = out.drop(columns='confidence').assign(label_confidence=label_confidence(out['confidence']))
         return out, unlabeled
     check_columns(labels, ['id', 'job_app', 'status'], 'labels')
+    if not len(labels): raise InputError("the labels table has no rows")
     labels = _check_labels(labels[[c for c in ('id', 'job_app', 'status', 'confidence') if c in labels.columns]].assign(id=labels.id.astype(str)), 'label')
     repeated = labels.duplicated(['id', 'job_app', 'status'], keep='first')
     conflicting = labels[~repeated].id[labels[~repeated].id.duplicated()].unique()
@@ -631,14 +633,14 @@ def build_dataset(emails:pd.DataFrame, # an emails table with at least id, subje
     if duplicate.any():
         _warn(notes, f"{int(duplicate.sum())} email(s) repeat an earlier id; left out")
         emails = emails[~duplicate]
-    empty = (emails.subject.str.strip() == '') & (emails.text.str.strip() == '')
+    emails = emails.sort_values('id', kind='stable')  # the same emails in any order give the same dataset
+    df, unlabeled = attach_labels(emails, labels, notes)  # empty emails too: their labels match their ids
+    del emails
+    empty = (df.subject.str.strip() == '') & (df.text.str.strip() == '')
     if empty.any():
         _warn(notes, f"{int(empty.sum())} email(s) have neither subject nor text; left out")
-        emails = emails[~empty]
-    if not len(emails): raise InputError("no emails left to build a dataset from")
-    emails = emails.sort_values('id', kind='stable')  # the same emails in any order give the same dataset
-    df, unlabeled = attach_labels(emails, labels, notes)
-    del emails
+        df = df[~empty]
+    if not len(df): raise InputError("no emails left to build a dataset from")
     df = df.reset_index(drop=True)
     names = _label_names(df.job_app, df.status)
     sigs = minhash_signatures(df.subject, df.text, workers=workers, progress=progress)
@@ -652,15 +654,16 @@ def build_dataset(emails:pd.DataFrame, # an emails table with at least id, subje
     sizes_after = df.group.value_counts()
     if by == 'group':  # a template's copies, its near copies whatever their senders, and a conversation's messages: one split
         near = template_groups(df.assign(sender=''), NEAR_COPY_THRESHOLD, sigs=sigs[capped])
-        df['split'] = split_groups(split_units(df.group, conversation_keys(df).assign(near=near)), pd.DataFrame({'label': capped_names, 'job_app': df.job_app}), fractions, seed)
-    else: df['split'] = split_sources(df.source, df.job_app, fractions, balance, seed)
+        units = split_units(df.group, conversation_keys(df).assign(near=near))
+        df['split'] = split_groups(units, pd.DataFrame({'label': capped_names, 'job_app': df.job_app}), fractions, seed)
+    else: df['split'], units = split_sources(df.source, df.job_app, fractions, balance, seed), df.source
     kept, balance_notes = balance_splits(df.job_app, df.status, df.group, df.split, balance, seed=seed)
     for n in balance_notes: _warn(notes, n)
     balance_dropped = _counts(df.split[~kept], capped_names[~kept])
     df = df[kept].reset_index(drop=True)
     empty_splits = [s for s, f in zip(SPLITS, fractions) if f > 0 and not (df.split == s).any()]
     if empty_splits:
-        _warn(notes, f"split(s) {', '.join(empty_splits)} are empty: {df.group.nunique()} template group(s) are too few for split {fractions.tolist()}")
+        _warn(notes, f"split(s) {', '.join(empty_splits)} are empty: {pd.unique(units).size} {'unit(s) to split (template groups with their near copies and conversations)' if by == 'group' else 'source(s)'} are too few for split {fractions.tolist()}")
     across = int((df.groupby('group').split.nunique() > 1).sum())
     if across and by == 'source':
         _warn(notes, f"{across} template group(s) have emails from sources in different splits: their near-copies are on both sides")
