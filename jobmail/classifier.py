@@ -28,10 +28,10 @@ from .demo import demo_dataset
 from .registry import staged_model_dir, model_dir_files
 
 # %% auto #0
-__all__ = ['HEADS', 'MIN_TRAIN_ROWS', 'STAGES', 'DEMO_TRAINING_EMAILS', 'TRAIN_TYPES', 'head_table', 'head_classes',
-           'toy_dataset', 'check_head', 'classifier_config', 'classifier_learner', 'find_lr', 'check_epochs',
-           'gradual_unfreeze', 'train_heads', 'data_fingerprint', 'card_fields', 'export_model', 'write_card',
-           'training_demo', 'train_linear', 'train_cli']
+__all__ = ['HEADS', 'MIN_TRAIN_ROWS', 'MIN_NUM_IT', 'STAGES', 'DEMO_TRAINING_EMAILS', 'TRAIN_TYPES', 'head_table', 'head_classes',
+           'toy_dataset', 'check_head', 'classifier_config', 'classifier_learner', 'check_num_it', 'find_lr',
+           'check_epochs', 'gradual_unfreeze', 'train_heads', 'data_fingerprint', 'card_fields', 'export_model',
+           'write_card', 'training_demo', 'train_linear', 'train_cli']
 
 # %% ../nbs/06_classifier.ipynb #3a6e5080
 HEADS = ('job_app', 'status')
@@ -92,6 +92,8 @@ def check_head(table:pd.DataFrame, # a `head_table`
                bs:int=32, # the batch size asked for
               ) -> int:
     "The batch size `head` trains with: `bs`, or its train rows when fewer (with a note); `InputError` when the head cannot train."
+    if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < MIN_TRAIN_ROWS:
+        raise InputError(f"bs must be a whole number, {MIN_TRAIN_ROWS} or more (the head's batch norm needs two rows in a batch), got {bs!r}")
     train, n_valid = table.loc[~table['is_valid'], 'y'], int(table['is_valid'].sum())
     if len(train) < MIN_TRAIN_ROWS or not n_valid:
         raise InputError(f"the {head} head needs at least {MIN_TRAIN_ROWS} train rows and 1 valid row; it has {len(train)} train, {n_valid} valid")
@@ -129,6 +131,14 @@ def classifier_learner(table:pd.DataFrame, # a `head_table`
                                    metrics=[accuracy, F1Score(average='macro')], path=path or tempfile.mkdtemp(), model_dir='.')
 
 # %% ../nbs/06_classifier.ipynb #64748f37
+MIN_NUM_IT = 7  # fastai's suggestions read the sweep's batches from num_it//10 to the fifth-last: `steep` needs two of them
+
+def check_num_it(num_it) -> int:
+    "The lr_find sweep length `num_it`, refused with `InputError` when too short for fastai's suggestions."
+    if isinstance(num_it, bool) or not isinstance(num_it, (int, np.integer)) or num_it < MIN_NUM_IT:
+        raise InputError(f"num_it must be a whole number, {MIN_NUM_IT} or more (fastai's lr_find suggests no rate from a shorter sweep), got {num_it!r}")
+    return int(num_it)
+
 def find_lr(learn, # a fastai `Learner`, frozen as the stage needs
             name:str, # file name of the plot (without .png)
             out:Path|None=None, # folder for the plot; None saves nothing
@@ -137,6 +147,7 @@ def find_lr(learn, # a fastai `Learner`, frozen as the stage needs
             default:float=2e-2, # the recipe's rate, used when the sweep shows no usable descent
            ) -> tuple[float, str]:
     "A learning rate from `lr_find`: `steep`, else `valley` when `steep` looks like noise, else `default`; and how it was chosen."
+    check_num_it(num_it)
     sug = learn.lr_find(start_lr=1e-6, end_lr=1, suggest_funcs=(steep, valley), num_it=num_it, show_plot=True)
     fig = plt.gcf()
     fig.suptitle(name, fontsize=9)
@@ -145,7 +156,8 @@ def find_lr(learn, # a fastai `Learner`, frozen as the stage needs
     else: plt.close(fig)
     early = 1e-6 * (1 / 1e-6) ** (1 / 3)  # the first third of the sweep's range; the sweep may stop early, so not of what it recorded
     if sug.steep >= early and sug.steep >= sug.valley / 10: return float(sug.steep), f"steep {sug.steep:.1e} (valley {sug.valley:.1e})"
-    if sug.valley >= early: return float(sug.valley), f"steep {sug.steep:.1e} lies in the noisy start of the sweep; using valley {sug.valley:.1e}"
+    why = 'lies in the noisy start of the sweep' if sug.steep < early else 'is more than 10x below valley'
+    if sug.valley >= early: return float(sug.valley), f"steep {sug.steep:.1e} {why}; using valley {sug.valley:.1e}"
     return default, f"steep {sug.steep:.1e} and valley {sug.valley:.1e} both lie in the noisy start of the sweep; using the recipe's {default:.1e}"
 
 # %% ../nbs/06_classifier.ipynb #c8d749e0
@@ -196,7 +208,7 @@ def train_heads(dataset:pd.DataFrame, # a dataset table with train/valid(/test) 
                 show:bool=False, # display plots (notebooks)
                ) -> dict:
     "Train the job_app and status learners; a dict per head with the learner, classes, config and schedule."
-    epochs = check_epochs(epochs)
+    epochs, num_it = check_epochs(epochs), check_num_it(num_it)
     tables = {head: head_table(dataset, head) for head in HEADS}
     batch = {head: check_head(table, head, bs) for head, table in tables.items()}  # both heads, before either trains
     lm_meta = load_lm_dir(lm) if lm is not None else None

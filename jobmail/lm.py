@@ -286,6 +286,7 @@ def train_lm(texts:list[str], # the LM corpus (`lm_corpus`)
     check_converged(history, len(learn.dls.vocab))
     if torch.cuda.is_available(): learn = learn.to_fp32()
     out.mkdir(parents=True, exist_ok=True)  # only now: a run refused above leaves no folder behind
+    (out/'lm.json').unlink(missing_ok=True)  # an earlier LM's: until this run's, written after the encoder and vocabulary, the folder is no LM directory
     learn.save_encoder('encoder')
     write_pretrained(learn, out/'fastai')
     vocab = list(learn.dls.vocab)
