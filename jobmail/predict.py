@@ -596,11 +596,13 @@ def _version_of(spec:str) -> str|None:
     if (url_ref := store_ref(spec)) is not None: return url_ref[1]
     return _dir_version(Path(spec)) if Path(spec).is_dir() else None
 
-def _missing_status(results:pd.DataFrame) -> int:
-    "Rows of `results` scored without status probabilities while others have them: not adapted, the status head ran only on the emails the model accepted."
+def _missing_status(results:pd.DataFrame, # a results table
+                    has_status:bool|None=None, # whether the model has a status head; None: when some row has status probabilities
+                   ) -> int:
+    "Rows of `results` scored without status probabilities by a model with a status head: not adapted, it ran only on the emails the model accepted."
     scored = results.loc[results['job_app_prob'].notna() & results['error'].isna(), 'status_probs']
     empty = scored.eq('{}')
-    return int(empty.sum()) if (~empty).any() else 0  # none has them: the model has no status head
+    return int(empty.sum()) if (has_status if has_status is not None else (~empty).any()) else 0
 
 def _write_part(parts:Path, n:int, df:pd.DataFrame):
     tmp = parts/f'.part-{n:06d}.tmp'
@@ -672,7 +674,7 @@ def predict_files(model:str, # a model directory or store URL[@ref]
     if version is not None and (other := sorted(versions - {version})):  # one table, one model: never another model's rows kept as scored, nor mixed in
         raise InputError(f"{out} holds predictions of {', '.join(map(repr, other))}, not of this run's model {version!r}: "
                          f"give another output, or remove it and {parts.name} to score again")
-    if adapt and (k := _missing_status(_joined(out, parts))):
+    if adapt and (k := _missing_status(_joined(out, parts), None if predictor is None else 'status' in predictor.classes)):  # Dask: the table tells
         raise InputError(f"{out} was scored without adapting: {k} emails the model rejected have no status probabilities, so adapting "
                          f"would accept some of them without a status; give another output")
     counts = dict(scored=0, skipped=0, duplicates=0)
