@@ -625,10 +625,11 @@ def read_results(path, # the vendor's .tsv or .csv file, UTF-8
         raise InputError(f"{path}: not UTF-8 (byte {raw[e.start]:#04x} on row {row}); save the file as UTF-8 and import it again; nothing was imported") from None
     sep = '\t' if path.suffix.lower() == '.tsv' or (path.suffix.lower() != '.csv' and '\t' in text.split('\n', 1)[0]) else ','
     try: df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-    except pd.errors.ParserError as e: raise InputError(f"{path}: unreadable as {'TSV' if sep == chr(9) else 'CSV'}: {e}; nothing was imported") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e: raise InputError(f"{path}: unreadable as {'TSV' if sep == chr(9) else 'CSV'}: {e}; nothing was imported") from None
     cols = {k: next((c for c in names if c in df.columns), None) for k, names in RESULT_COLUMNS.items()}
     missing = [' or '.join(RESULT_COLUMNS[k]) for k, c in cols.items() if c is None]
     if missing: raise InputError(f"{path}: missing column(s) {'; '.join(missing)}; it has {', '.join(df.columns)}; nothing was imported")
+    if not len(df): raise InputError(f"{path}: no answers, only a header; nothing was imported")
     res = pd.DataFrame({k: df[c].str.strip() for k, c in cols.items()})
     res.insert(0, 'row', np.arange(len(df)) + 2)
     res['answer'] = res.answer.str.lower()
@@ -780,6 +781,10 @@ def import_results(store:LabelStore, # the label store holding the batch
     not_imported()  # refused before the work; checked again inside the write, where a concurrent import shows
     answers = read_results(path, items)
     gold = dict(zip(items.item[items.gold.notna()], items.gold[items.gold.notna()]))
+    exported = store.db.execute('SELECT at FROM batches WHERE batch=?', (batch,)).fetchone()[0]
+    cur = store.current()
+    fixed = cur[(cur.source == 'reviewer') & (cur['at'] > exported) & cur.id.isin(list(gold))]
+    gold.update({i: to_answer(j, s) for i, j, s in zip(fixed.id, fixed.job_app, fixed.status)})  # a gold label a reviewer corrected since the export wins
     ds, mv = dawid_skene(answers, gold), majority_vote(answers)
     chosen = ds.labels() if method == 'dawid-skene' else mv.answer
     votes = answers.assign(agree=answers.answer.values == chosen.reindex(answers.item).values).groupby('item').agree.mean()
