@@ -207,6 +207,7 @@ def evaluate(model_dir, # a model directory
     if split is not None and 'split' not in dataset.columns:
         raise InputError(f"the dataset has no split column to take split {split!r} from; to score every row, pass split=None (--split all)")
     splits = check_splits(dataset).to_numpy() if 'split' in dataset.columns else None  # ' Test' is 'test', as `jobmail train` reads it
+    if split is not None: split = check_splits(pd.DataFrame({'split': [split]})).iloc[0]  # so is --split Test; 'validation' is no split, not an empty one
     scored = splits == split if split is not None else np.ones(len(dataset), bool)
     df = dataset[scored]
     if not len(df): raise InputError(f"no rows to evaluate (split {split!r})")

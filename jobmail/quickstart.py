@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 from fastcore.script import call_parse
 
-from .core import read_table, write_table, check_seed
+from .core import InputError, read_table, write_table, check_seed
 from .demo import write_demo_mailbox
 from .ingest import ingest
 from .dataset import build_dataset, template_groups
@@ -23,7 +23,7 @@ from .registry import open_store, seal_model_dir
 from .predict import Predictor
 
 # %% auto #0
-__all__ = ['EXAMPLES', 'better_model', 'card_with_metrics', 'quickstart', 'summary', 'quickstart_cli']
+__all__ = ['EXAMPLES', 'RUN_MARK', 'better_model', 'card_with_metrics', 'quickstart', 'summary', 'quickstart_cli']
 
 # %% ../nbs/13_quickstart.ipynb #be709421
 def better_model(metrics:dict, # model name -> its test-split metrics (`evaluate(...)['model']`)
@@ -45,6 +45,8 @@ EXAMPLES = [
          text='Good news: your personal loan application has been approved. Sign the agreement online.'),
 ]
 
+RUN_MARK = 'quickstart.json'  # what a quickstart run leaves in its folder: a later run may write over that folder
+
 def card_with_metrics(model_dir:Path, # a model directory with its card.json
                       res:dict, # what `evaluate` returned for it
                      ):
@@ -53,7 +55,7 @@ def card_with_metrics(model_dir:Path, # a model directory with its card.json
     write_card(model_dir, {**card, 'metrics': {'test': res['model'], 'tfidf_baseline': res.get('baseline')}})
     seal_model_dir(model_dir)
 
-def quickstart(out='jobmail-quickstart', # folder for everything the run writes
+def quickstart(out='jobmail-quickstart', # folder for everything the run writes: new, empty, or an earlier run's (written over)
                seed:int=42, # seed of the demo mailbox, the split and training
                n:int=1200, # demo emails
                size:str='small', # encoder size (`jobmail.lm.LM_SIZES`)
@@ -67,7 +69,11 @@ def quickstart(out='jobmail-quickstart', # folder for everything the run writes
               ) -> dict:
     "Run demo mailbox -> ingest -> dataset -> LM -> classifiers -> evaluate -> store -> predict; the paths and headline numbers."
     check_seed(seed); check_lm_options(size, 'none', epochs=lm_epochs, lr=lm_lr); check_epochs(epochs)  # refused before anything is written
-    out = Path(out).absolute(); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out).absolute()
+    if out.exists() and not out.is_dir(): raise InputError(f"{out}: a file, not a folder for the run")
+    if out.is_dir() and any(out.iterdir()) and not (out/RUN_MARK).is_file():  # a project folder's emails.parquet, lm/, model/ would be written over
+        raise InputError(f"{out} holds files that no quickstart run wrote, and the run writes emails.parquet, dataset.parquet, data/, lm/, model/, linear/ and store/ there: pick a new or empty folder")
+    out.mkdir(parents=True, exist_ok=True); (out/RUN_MARK).write_text(json.dumps(dict(seed=seed, n=n, size=size)))
     t0, times = time.time(), {}
     def lap(name): times[name] = round(time.time() - t0 - sum(times.values()), 1)
     mbox, labels = write_demo_mailbox(out/'data', n=n, seed=seed)
@@ -120,7 +126,7 @@ def summary(r:dict, # what `quickstart` returns
 
 # %% ../nbs/13_quickstart.ipynb #e6c4fd70
 @call_parse
-def quickstart_cli(out:str='jobmail-quickstart', # folder for everything the run writes
+def quickstart_cli(out:str='jobmail-quickstart', # folder for everything the run writes: new, empty, or an earlier run's (written over)
                    seed:int=42, # random seed: the same seed gives the same data, model and numbers
                    size:str='small', # encoder size: small, or micro for a quicker, weaker run
                   ):
