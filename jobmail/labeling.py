@@ -556,6 +556,12 @@ def batch_items(self:LabelStore, batch:str|None=None, # the batch id; the latest
     df.attrs['batch'] = batch
     return df
 
+@patch
+def outstanding_items(self:LabelStore) -> set:
+    "The items to label (not gold) of every batch whose results were never imported: still out with the vendor."
+    return {i for i, in self.db.execute("SELECT DISTINCT item FROM batch_items b WHERE gold IS NULL AND NOT EXISTS "
+                                        "(SELECT 1 FROM events e WHERE e.source='vendor' AND e.batch=b.batch)")}
+
 def _gold_answers(gold:pd.DataFrame) -> pd.DataFrame:
     "Validate a gold table (id, job_app, status) and index it by id with an `answer` column; a repeated id must repeat its answer."
     check_columns(gold, ['id', 'job_app', 'status'], 'gold table')
@@ -582,14 +588,16 @@ def export_batch(store:LabelStore, # the label store (gold labels come from its 
                  batch:str|None=None, # the batch id; a time stamp when None
                  max_chars:int=4000, # the email text is cut to this length in the task file
                  out=None, # write the task table to this .tsv or .csv file before the batch is recorded
+                 resend:bool=False, # also draw emails still out in a batch whose results were never imported (a lost batch)
                 ) -> pd.DataFrame:
     "A shuffled Toloka-style task table with gold items mixed in; the batch (id in `.attrs['batch']`) is recorded in `store` once `out` is written."
     seed = _check_batch_options(out, gold_rate, n, seed)
     batch = _new_batch(store, batch or datetime.now(timezone.utc).strftime('b%Y%m%dT%H%M%S'))
     em, rng = _emails_table(emails), np.random.default_rng(seed)
-    labeled = set(store.current().id)
-    pool = list(map(str, items)) if items is not None else [i for i in em.index if i not in labeled]
-    if not pool: raise InputError("no emails to label: " + ("items is empty" if items is not None else "every email of the table has a label"))
+    labeled, out_now = set(store.current().id), set() if resend or items is not None else store.outstanding_items()
+    pool = list(map(str, items)) if items is not None else [i for i in em.index if i not in labeled and i not in out_now]  # never paid for twice
+    if not pool: raise InputError("no emails to label: " + ("items is empty" if items is not None else "every email of the table has a label"
+                                  + (f" or is out in a batch whose results were not imported ({len(out_now & set(em.index))}); import them, or resend (resend=True, --resend)" if out_now & set(em.index) else "")))
     unknown = [i for i in pool if i not in em.index]
     if unknown: raise InputError(f"{len(unknown)} item(s) are not in the emails table: {', '.join(map(str, unknown[:5]))}")
     tasks = list(pool if n is None or n >= len(pool) else rng.choice(pool, n, replace=False))
@@ -783,7 +791,7 @@ def import_results(store:LabelStore, # the label store holding the batch
     gold = dict(zip(items.item[items.gold.notna()], items.gold[items.gold.notna()]))
     exported = store.db.execute('SELECT at FROM batches WHERE batch=?', (batch,)).fetchone()[0]
     cur = store.current()
-    fixed = cur[(cur.source == 'reviewer') & (cur['at'] > exported) & cur.id.isin(list(gold))]
+    fixed = cur[(cur.source == 'reviewer') & (cur['at'] >= exported) & cur.id.isin(list(gold))]  # >=: times are to the millisecond
     gold.update({i: to_answer(j, s) for i, j, s in zip(fixed.id, fixed.job_app, fixed.status)})  # a gold label a reviewer corrected since the export wins
     ds, mv = dawid_skene(answers, gold), majority_vote(answers)
     chosen = ds.labels() if method == 'dawid-skene' else mv.answer
@@ -970,11 +978,12 @@ def labels_export_batch_cli(emails:str, # the emails table to draw from (.parque
                             seed:int=42, # sampling and shuffling seed
                             batch:str=None, # the batch id (default: a time stamp)
                             create:store_true=False, # start a new label store when --store names none
+                            resend:store_true=False, # also draw emails out in a batch whose results were never imported
                            ):
     "Write a task file for an outside labeling team, gold items mixed in; the gold answers stay in the store."
     _check_batch_options(out, gold_rate, n, seed)  # before a --create makes the store or the emails are read
     with LabelStore(_store_path(store), create=create) as s:
-        tasks = export_batch(s, read_table(emails), n=n, gold=None if gold is None else read_table(gold), gold_rate=gold_rate, seed=seed, batch=batch, out=out)
+        tasks = export_batch(s, read_table(emails), n=n, gold=None if gold is None else read_table(gold), gold_rate=gold_rate, seed=seed, batch=batch, out=out, resend=resend)
         n_gold = int(s.batch_items(tasks.attrs['batch']).gold.notna().sum())
     print(f"batch {tasks.attrs['batch']}: {len(tasks)} tasks, {n_gold} of them gold -> {out}")
 
