@@ -596,8 +596,10 @@ def export_batch(store:LabelStore, # the label store (gold labels come from its 
     em, rng = _emails_table(emails), np.random.default_rng(seed)
     labeled, out_now = set(store.current().id), set() if resend or items is not None else store.outstanding_items()
     pool = list(map(str, items)) if items is not None else [i for i in em.index if i not in labeled and i not in out_now]  # never paid for twice
-    if not pool: raise InputError("no emails to label: " + ("items is empty" if items is not None else "every email of the table has a label"
-                                  + (f" or is out in a batch whose results were not imported ({len(out_now & set(em.index))}); import them, or resend (resend=True, --resend)" if out_now & set(em.index) else "")))
+    if not pool:
+        out_here = len(out_now & set(em.index))
+        raise InputError("no emails to label: " + ("items is empty" if items is not None else "every email of the table has a label" + (
+            f" or is out in a batch whose results were not imported ({out_here}); import them, or resend (resend=True, --resend)" if out_here else "")))
     unknown = [i for i in pool if i not in em.index]
     if unknown: raise InputError(f"{len(unknown)} item(s) are not in the emails table: {', '.join(map(str, unknown[:5]))}")
     tasks = list(pool if n is None or n >= len(pool) else rng.choice(pool, n, replace=False))
