@@ -735,8 +735,10 @@ def worker_report(answers:pd.DataFrame, # assignments: item, worker, answer
                   gold:dict, # item -> known answer
                   consensus:pd.Series, # item -> aggregated answer
                   estimated:pd.Series|None=None, # worker -> model-estimated accuracy (`DawidSkene.accuracy`)
+                  min_gold_accuracy:float=0.5, # a worker below this on at least `min_gold` gold items is flagged
+                  min_gold:int=3, # gold answers needed before a worker is judged
                  ) -> pd.DataFrame:
-    "Per worker: answers, gold answers, gold accuracy and kappa, kappa against the consensus, estimated accuracy; best first."
+    "Per worker: answers, gold answers, gold accuracy and kappa, kappa against the consensus, estimated accuracy, flagged; best first."
     rows = []
     for w, g in answers.groupby('worker', sort=False):
         on_gold = g[g.item.isin(list(gold))]
@@ -747,6 +749,7 @@ def worker_report(answers:pd.DataFrame, # assignments: item, worker, answer
                      'gold_kappa': _kappa(truth, on_gold.answer), 'consensus_kappa': _kappa(rest.item.map(consensus), rest.answer)})
     rep = pd.DataFrame(rows).set_index('worker')
     if estimated is not None: rep['estimated_accuracy'] = estimated
+    rep['flagged'] = (rep.gold >= min_gold) & (rep.gold_accuracy < min_gold_accuracy)
     key = 'estimated_accuracy' if estimated is not None else 'gold_accuracy'
     rep = rep.sort_values([key, 'gold_accuracy'], ascending=False)
     rep.insert(0, 'rank', np.arange(1, len(rep) + 1))
@@ -766,11 +769,16 @@ class VendorImport:
 
     @property
     def low_agreement(self) -> list: "Items below the agreement threshold."; return list(self.labels.index[self.labels.agreement < self.threshold])
+    @property
+    def flagged_workers(self) -> list: "Workers who failed the gold questions (`worker_report`'s `flagged`)."; return list(self.workers.index[self.workers.flagged])
 
     def __str__(self):
+        flagged = self.flagged_workers
+        warn = (f"\nflagged on the gold questions: {', '.join(flagged)}; their answers are stored, "
+                "and Dawid-Skene weighs them by their estimated accuracy: ask the vendor about them" if flagged else '')
         return (f"batch {self.batch}: {len(self.answers)} answers from {len(self.workers)} workers on {self.answers.item.nunique()} items; "
                 f"{len(self.labels)} items labeled, {len(self.low_agreement)} below agreement {self.threshold} (to review), "
-                f"{len(self.unanswered)} unanswered; Fleiss' kappa {self.fleiss_kappa:.3f}\n" + self.workers.round(3).to_string())
+                f"{len(self.unanswered)} unanswered; Fleiss' kappa {self.fleiss_kappa:.3f}\n" + self.workers.round(3).to_string() + warn)
     __repr__ = __str__
 
 def import_results(store:LabelStore, # the label store holding the batch
