@@ -809,18 +809,19 @@ def fields_to_row(subject='', # the subject line
         return email_row(id='' if _blank(id) else str(id), source=str(source), error=f"unreadable record: {type(e).__name__}: {str(e)[:200]}")
 
 # %% ../nbs/01_ingest.ipynb #8d21aa0e
-_FROM_LINE = re.compile(rb'(?m)^From \S+(?: at \S+)? +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) +(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)'
+_FROM_LINE = re.compile(rb'(?m)^From (?:"[^"\n]{0,200}"|\S+)(?: at \S+)? +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) +(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)'
                         rb' +\d{1,2} +\d{1,2}:\d{2}[^\n]*\n')
 _MAIL_HEADER = re.compile(rb'(?im)^(?:from|to|subject|date|message-id|received|return-path|delivered-to|mime-version|'
                           rb'x-[a-z0-9-]+)[ \t]*:')
 _FIRST_LINE_HEADER = re.compile(rb'\A(?:From |[!-9;-~]+[ \t]*:)')
 _COLUMN_NAMES = {
     'subject': ('subject', 'title', 'subject_line'),
-    'sender': ('sender', 'from', 'from_address', 'from_email', 'sender_email', 'from_addr'),
+    'sender': ('sender', 'from', 'from_address', 'from_email', 'sender_email', 'from_addr', 'from: (address)'),
+    'sender_name': ('from: (name)',),  # Outlook's CSV export: the display name beside the address
     'body': ('body', 'text', 'content', 'message', 'body_text', 'plain', 'text_body', 'body_plain', 'html', 'body_html', 'snippet'),
     'body_html': ('body_html', 'html_body', 'html'),  # read where the body column above is blank
     'id': ('id', 'message_id', 'msg_id', 'messageid', 'email_id'),
-    'to': ('to', 'recipient', 'recipients', 'to_address'),
+    'to': ('to', 'recipient', 'recipients', 'to_address', 'to: (address)'),
     'date': ('date', 'sent_at', 'received_at', 'timestamp', 'datetime', 'internaldate', 'sent_date'),
     'thread_id': ('thread_id', 'threadid', 'thread'),
     'labels': ('labels', 'labelids', 'label_ids', 'folder'),
@@ -953,7 +954,8 @@ def record_to_row(rec:dict, # one exported record
                  ) -> dict:
     "One row from an exported record, via `fields_to_row`."
     get = {f: rec.get(c) for f, c in colmap.items()}
-    own_source, html_body = get.pop('source', None), get.pop('body_html', None)
+    own_source, html_body, name = get.pop('source', None), get.pop('body_html', None), get.pop('sender_name', None)
+    if not _blank(name): get['sender'] = str(name).strip() + ('' if _blank(get.get('sender')) else f" <{str(get['sender']).strip()}>")
     if _blank(get.get('body')) and not _blank(html_body): get.update(body=html_body, html=True)  # an HTML-only record
     return fields_to_row(**get, source=source if _blank(own_source) else own_source)
 
@@ -1006,27 +1008,43 @@ def read_file(path, # a mail file of any supported format
     except Exception as e:  # a corrupt or truncated file: the rows read so far stay, the batch goes on
         yield _error_row(str(path), f"unreadable file: {e if isinstance(e, InputError) else f'{type(e).__name__}: {e}'}"[:300])
 
+def _read_up_to(f, limit:int) -> tuple[bytes, Exception|None]:
+    "Up to `limit` bytes of `f`, and the error that broke the reading off (a truncated .gz) with what was read before it, else None."
+    read, chunks, size = getattr(f, 'read1', f.read), [], 0  # read1: a .gz that breaks off loses at most one underlying read
+    try:
+        while size < limit and (chunk := read(min(1 << 20, limit - size))): chunks.append(chunk); size += len(chunk)
+    except Exception as e: return b''.join(chunks), e
+    return b''.join(chunks), None
+
+def _bytes_read(f) -> int:
+    "How far into the file on disk `f` has read (a .gz: compressed bytes, as the progress bar's total counts them)."
+    return getattr(f, 'fileobj', f).tell()
+
 def _file_rows(path:Path, fmt:str, on_bytes) -> Iterator[dict]:
     "The rows of one file read as `fmt`; raises where the file itself cannot be read on."
     src, ext = str(path), _ext(path)
     if fmt in ('eml', 'emlx'):
-        with _open(path) as f: raw = f.read(MAX_MESSAGE_BYTES * 8)
+        with _open(path) as f: raw, broken = _read_up_to(f, MAX_MESSAGE_BYTES * 8)
+        if broken and not raw.strip(): raise broken
         raw, note = _emlx_message(raw) if fmt == 'emlx' else (raw, '')
-        yield _with_note(parse_message(raw, src), note)
+        row = _with_note(parse_message(raw, src), note)
+        yield _with_note(row, f'possibly truncated: the file breaks off in this message ({type(broken).__name__}: {broken})'[:300]) if broken else row
         if on_bytes: on_bytes(path.stat().st_size)
     elif fmt == 'mbox':
-        raw = None
+        raw, done = None, 0
         with _open(path) as f:
             for raw in iter_mbox(f):
                 row = parse_message(raw, src)
                 yield _with_note(row, 'possibly truncated: the file breaks off in this message') if isinstance(raw, _CutOff) else row
-                if on_bytes: on_bytes(len(raw))
+                if on_bytes: read_to = _bytes_read(f); on_bytes(read_to - done); done = read_to
         if raw is None: yield _error_row(src, 'empty mailbox: no messages (the file is empty or blank)')
     elif fmt == 'jsonl':
+        obj = None
         with _open(path) as f:
             for obj in _jsonl_objects(f, src):
                 if isinstance(obj, _BadLine): yield _error_row(src, str(obj))
                 else: yield from _json_rows([obj], src)
+        if obj is None: yield _error_row(src, 'empty export: no records (the file is empty or blank)')
         if on_bytes: on_bytes(path.stat().st_size)
     elif fmt == 'json':
         with _open(path) as f:
@@ -1085,14 +1103,15 @@ def ingest(paths, # files and/or folders of mail
 
 _MAILBOX_EXTS = ('.mbox', '.mbx', '.json', '.jsonl', '.ndjson', '.csv', '.tsv', '.parquet')  # files of many messages
 
-def _group(source:str) -> str:
-    "A row's group in `summarize`: its file when that holds many messages (compressed or not), else the file's folder."
-    return str(Path(source).parent) if '/' in source and _ext(Path(source)) not in _MAILBOX_EXTS else source
+def _group(source:str, rows:int) -> str:
+    "A row's group in `summarize`: its file when that is a mailbox (a mailbox extension, compressed or not, or more than one row), else the file's folder."
+    return str(Path(source).parent) if '/' in source and rows == 1 and _ext(Path(source)) not in _MAILBOX_EXTS else source
 
 def summarize(df:pd.DataFrame, # an emails table
              ) -> pd.DataFrame:
     "Per-source counts (messages, errors, empty texts, quoted, signatures, dates) and a total row."
-    d = df.assign(group=df['source'].astype(str).map(_group), is_error=df['error'].astype(str) != '',
+    sources = df['source'].astype(str)
+    d = df.assign(group=[_group(s, n) for s, n in zip(sources, sources.map(sources.value_counts()))], is_error=df['error'].astype(str) != '',
                   no_text=df['text'].astype(str).str.strip() == '', has_quoted=df['quoted'].astype(str) != '',
                   has_signature=df['signature'].astype(str) != '')
     agg = dict(messages=('id', 'size'), errors=('is_error', 'sum'), empty_text=('no_text', 'sum'),
