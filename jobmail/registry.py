@@ -493,37 +493,66 @@ def _flocked(path:Path):
 
 def _occupied(dest:Path) -> StoreError: return StoreError(f"{dest} exists and is not empty; pull into a new folder")
 
+@contextlib.contextmanager
+def _pull_folder(tmp:Path):
+    "Make the temporary folder `tmp` of a pull and hold a `flock` on it while the pull runs: a folder no pull holds is a killed pull's."
+    import fcntl
+    while True:
+        tmp.mkdir()  # the umask's mode, which the rename keeps (mkdtemp's 0700 would lock every other user out)
+        fd = os.open(tmp, os.O_RDONLY)
+        with contextlib.suppress(OSError): fcntl.flock(fd, fcntl.LOCK_EX)  # NFS cannot lock a folder opened to read: no pull takes it for a killed one's then
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.fstat(fd), os.stat(tmp)): break
+        os.close(fd)  # another pull removed it, before it was held, for a killed pull's: make it again
+    try: yield tmp
+    finally: os.close(fd)
+
+def _remove_killed_pulls(dest:Path):
+    "Remove the temporary folders that killed pulls into `dest` left, beside it (`.NAME.partial-*`) or in it (`.tmp-pull.*`); not those of pulls still running."
+    import fcntl
+    try: beside = [p for p in dest.parent.iterdir() if p.name.startswith(f'.{dest.name}.partial-')]
+    except OSError: beside = []  # no folder there yet, or one this user may write in but not list
+    for left in beside + (list(dest.glob(f'{TMP_PREFIX}pull.*')) if dest.is_dir() else []):
+        try: fd = os.open(left, os.O_RDONLY)
+        except OSError: continue  # removed meanwhile
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(left, ignore_errors=True)
+        except OSError: pass  # a live pull's (BlockingIOError), or one on a filesystem that cannot tell (NFS)
+        finally: os.close(fd)
+
 def _pull_into(self:Store, ref:str, rec:dict, dest:Path, progress:bool) -> Path:
     "Download the version of record `rec` into a new folder beside `dest`, verify every file, and rename it to `dest`."
     version = rec['version']
+    _remove_killed_pulls(dest)
     if dest.exists():
         if _same_version(dest, rec): return _mark_pulled(self, dest, rec)
         if not dest.is_dir() or any(dest.iterdir()): raise _occupied(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    in_place = _keeps_its_place(dest.resolve())  # an empty mount point or current folder: filled from inside, not renamed onto
+    in_place = (dest.is_symlink() and dest.is_dir()) or _keeps_its_place(dest.resolve())  # an empty mount point, current folder or linked folder: filled from inside, not renamed onto
     tmp = dest/f'{TMP_PREFIX}pull.{secrets.token_hex(8)}' if in_place else dest.parent/f'.{dest.name}.partial-{secrets.token_hex(8)}'
-    tmp.mkdir()  # the umask's mode, which the rename keeps (mkdtemp's 0700 would lock every other user out)
-    try:
-        with _bytes_bar(rec['size'], progress, f'pull {version}') as bar:
-            for rel, meta in rec['files'].items():
-                (tmp/rel).parent.mkdir(parents=True, exist_ok=True)
-                try: self._download(f'versions/{version}/{rel}', meta, tmp/rel, bar.update)
-                except StoreError as e: raise StoreError(f"refusing {ref} ({version}) from {self.url}: {e}") from None
-                if (size := (tmp/rel).stat().st_size) != meta['size']:
-                    raise StoreError(f"refusing {ref} ({version}): {rel} in the store is {size} bytes, the record says {meta['size']} (truncated or tampered)")
-                if file_sha256(tmp/rel) != meta['sha256']:
-                    raise StoreError(f"refusing {ref} ({version}): {rel} in the store was tampered with (SHA-256 differs from the record)")
-        if not _manifest_matches(tmp, rec): raise StoreError(f"refusing {ref} ({version}): its {MANIFEST} disagrees with the version record")
-        _mark_pulled(self, tmp, rec)
+    with _pull_folder(tmp):  # held until it is renamed into place or removed
         try:
-            if not in_place: os.replace(tmp, dest)  # onto a missing or empty folder
-            elif any(e != tmp for e in dest.iterdir()): raise FileExistsError(dest)
-            else:
-                for entry in tmp.iterdir(): entry.rename(dest/entry.name)
-        except OSError:  # another pull filled `dest` meanwhile: keep its folder when it holds this version
-            if not _same_version(dest, rec): raise _occupied(dest) from None
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+            with _bytes_bar(rec['size'], progress, f'pull {version}') as bar:
+                for rel, meta in rec['files'].items():
+                    (tmp/rel).parent.mkdir(parents=True, exist_ok=True)
+                    try: self._download(f'versions/{version}/{rel}', meta, tmp/rel, bar.update)
+                    except StoreError as e: raise StoreError(f"refusing {ref} ({version}) from {self.url}: {e}") from None
+                    if (size := (tmp/rel).stat().st_size) != meta['size']:
+                        raise StoreError(f"refusing {ref} ({version}): {rel} in the store is {size} bytes, the record says {meta['size']} (truncated or tampered)")
+                    if file_sha256(tmp/rel) != meta['sha256']:
+                        raise StoreError(f"refusing {ref} ({version}): {rel} in the store was tampered with (SHA-256 differs from the record)")
+            if not _manifest_matches(tmp, rec): raise StoreError(f"refusing {ref} ({version}): its {MANIFEST} disagrees with the version record")
+            _mark_pulled(self, tmp, rec)
+            try:
+                if not in_place: os.replace(tmp, dest)  # onto a missing or empty folder
+                elif any(e != tmp for e in dest.iterdir()): raise FileExistsError(dest)
+                else:
+                    for entry in tmp.iterdir(): entry.rename(dest/entry.name)
+            except OSError:  # another pull filled `dest` meanwhile: keep its folder when it holds this version
+                if not _same_version(dest, rec): raise _occupied(dest) from None
+        finally:
+            if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 @patch
@@ -537,7 +566,7 @@ def pull(self:Store, ref:str, # a version id, an alias such as 'production', or 
     if dest is not None: return _pull_into(self, ref, rec, Path(dest), progress)
     cache = _cache_dir(self, version)
     with _flocked(cache.parent/f'.{version}.lock'):  # downloaded once, however many pull it
-        for left in cache.parent.glob(f'.{version}.partial-*'): shutil.rmtree(left, ignore_errors=True)  # a killed pull's: under the lock, no live pull's
+        _remove_killed_pulls(cache)
         if cache.exists():
             if _same_version(cache, rec): return _mark_pulled(self, cache, rec)
             _discard_damaged(cache)

@@ -23,10 +23,11 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'REQUESTS', 'LATENCY', 'BATCH_SIZE', 'QUEUE_DEPTH', 'EMAILS', 'EMAILS_ERRORED', 'READY', 'LOAD_FAILED',
-           'EMAIL_SCHEMAS', 'MAX_DEPTH', 'WARMUP_EMAIL', 'ServerConfig', 'metrics_payload', 'all_workers_ready',
-           'failed_worker_reason', 'Overloaded', 'DeadlineExceeded', 'PredictionFailed', 'Batcher', 'email_kind',
-           'openapi_spec', 'ApiError', 'RequestParser', 'email_row', 'begin_drain', 'load_predictor', 'create_app',
-           'wait_ready', 'drain_on_sigterm', 'serve_cli', 'free_port', 'http_call', 'LocalGunicorn']
+           'STALLED', 'EMAIL_SCHEMAS', 'MAX_DEPTH', 'WARMUP_EMAIL', 'ServerConfig', 'metrics_payload',
+           'all_workers_ready', 'failed_worker_reason', 'any_worker_stalled', 'Overloaded', 'DeadlineExceeded',
+           'PredictionFailed', 'Batcher', 'email_kind', 'openapi_spec', 'ApiError', 'RequestParser', 'email_row',
+           'begin_drain', 'load_predictor', 'create_app', 'wait_ready', 'drain_on_sigterm', 'serve_cli', 'free_port',
+           'http_call', 'LocalGunicorn']
 
 # %% ../nbs/10_server.ipynb #4af254fb
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ READY = prom.Gauge('jobmail_ready', "1 when the model is loaded and the server n
                    multiprocess_mode='livemin')
 LOAD_FAILED = prom.Gauge('jobmail_load_failed', "1 when a worker could not load its model, by reason (max over live workers)", ['reason'],
                          multiprocess_mode='livemax')
+STALLED = prom.Gauge('jobmail_stalled', "1 when a worker's batches cannot be answered: its model has run past the deadline, or its batching thread has ended (max over live workers)",
+                     multiprocess_mode='livemax')
 
 def _workers_registry() -> prom.CollectorRegistry|None:
     "A registry adding up every gunicorn worker's metrics, when `PROMETHEUS_MULTIPROC_DIR` is set."
@@ -134,6 +137,11 @@ def failed_worker_reason() -> str|None:
     registry = _workers_registry()
     if registry is None: return None
     return next((s.labels['reason'] for m in registry.collect() if m.name == 'jobmail_load_failed' for s in m.samples if s.value == 1), None)
+
+def any_worker_stalled() -> bool:
+    "Whether a live gunicorn worker of this server is stalled (always false outside gunicorn's multiprocess mode)."
+    registry = _workers_registry()
+    return registry is not None and registry.get_sample_value('jobmail_stalled') == 1
 
 # %% ../nbs/10_server.ipynb #018b1a42
 class Overloaded(JobmailError):
@@ -353,7 +361,9 @@ def openapi_spec(cfg:ServerConfig) -> dict:
             '/readyz': {'get': {'summary': "The model is loaded and warmed, and the server is not draining",
                                 'responses': {'200': answer("ready", 'Readiness'), '503': not_ready}}},
             '/metrics': {'get': {'summary': "Prometheus metrics", 'responses': {'200': {'description': "text exposition format"}}}},
-            '/openapi.json': {'get': {'summary': "This description", 'responses': {'200': {'description': "OpenAPI 3.1"}}}}},
+            '/openapi.json': {'get': {'summary': "This description", 'responses': {'200': {'description': "OpenAPI 3.1"}}}},
+            '/': {'get': {'summary': "What this server is: its name, the model version it serves (null while loading) and its endpoints",
+                          'responses': {'200': {'description': "service, model_version, openapi, endpoints"}}}}},
         'components': {
             'securitySchemes': {'bearer': {'type': 'http', 'scheme': 'bearer'}},
             'schemas': {**EMAIL_SCHEMAS, 'GmailMessagePart': _GMAIL_PART, 'Email': email,
@@ -523,7 +533,7 @@ class _Service:
         with self._state_lock:
             state, reason = self.state, self.reason
             if state == 'ready' and (trouble := self.batcher.trouble(self.cfg.deadline_s)): state, reason = 'stalled', trouble
-            READY.set(state == 'ready')
+            READY.set(state == 'ready'); STALLED.set(state == 'stalled')
         return state, reason
 
     def _publish_readiness(self, every:float=1.):
@@ -684,7 +694,8 @@ def create_app(config:ServerConfig|dict|None=None, # settings; None reads JOBMAI
         state, reason = svc.readiness()
         if state == 'ready' and not all_workers_ready():
             if failed := failed_worker_reason(): state, reason = 'failed', f"another worker failed: {failed}"
-            else: state, reason = 'loading', "another worker is not ready (loading its model, or stalled)"
+            elif any_worker_stalled(): state, reason = 'stalled', "another worker is stalled (its model has run past the deadline, or its batching thread has ended)"
+            else: state, reason = 'loading', "another worker is loading its model (or shutting down)"
         if state == 'ready': return _json({'status': 'ready', 'model_version': svc.predictor.version})
         return _json({'status': state, 'reason': reason}, 503, {'Retry-After': str(cfg.retry_after_s)})
 
@@ -695,6 +706,13 @@ def create_app(config:ServerConfig|dict|None=None, # settings; None reads JOBMAI
 
     @app.get('/openapi.json')
     def openapi(): return _json(spec)
+
+    @app.get('/')
+    def index():
+        return _json({'service': spec['info']['title'], 'model_version': getattr(svc.predictor, 'version', None),
+                      'openapi': request.script_root + '/openapi.json', 'readyz': request.script_root + '/readyz',
+                      'endpoints': {f"{method.upper()} {request.script_root}{path}": op['summary']
+                                    for path, ops in spec['paths'].items() for method, op in ops.items()}})
 
     return app
 
