@@ -76,7 +76,7 @@ EMAIL_COLUMNS = {
     'sender': "the From address, decoded",
     'to': "the To addresses, decoded",
     'subject': "the decoded Subject",
-    'date': "the message date in UTC (pandas Timestamp, NaT when absent or unparseable)",
+    'date': "the message date in UTC (pandas Timestamp): the Date header's, else when it arrived (mbox From line, first Received hop); NaT when none",
     'text': "the clean plain-text body: decoded, HTML converted, quoted reply and signature removed",
     'quoted': "the quoted reply that was stripped from `text`",
     'signature': "the signature block that was stripped from `text`",

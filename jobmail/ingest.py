@@ -68,10 +68,28 @@ def _codec(charset:str|None) -> str|None:
     if not getattr(info, '_is_text_encoding', True) or info.name in _NOT_TEXT_CODECS: return None
     return info.name
 
+def _cp1252_bytes(e:UnicodeDecodeError) -> tuple[str, int]:
+    "A codec error handler: bytes that are not UTF-8 read as cp1252, as Excel and other Windows tools write them."
+    return e.object[e.start:e.end].decode('cp1252', 'replace'), e.end
+
+codecs.register_error('jobmail-cp1252', _cp1252_bytes)
+
+_NON_ASCII_RUN = re.compile(rb'[\x80-\xff]+')
+
+def _utf8_beside_cp1252(data:bytes) -> bool:
+    "Whether `data` holds UTF-8 characters and cp1252 ones, each run of non-ASCII bytes wholly one or the other."
+    kinds = set()
+    for run in _NON_ASCII_RUN.findall(data):
+        if len(run.decode('utf-8', 'surrogateescape')) == len(run): kinds.add('cp1252')  # no UTF-8 character in it
+        else:
+            try: run.decode('utf-8'); kinds.add('utf-8')
+            except UnicodeDecodeError: return False  # UTF-8 sequences amid other bytes: chance, in CJK or binary
+    return len(kinds) == 2
+
 def decode_bytes(data:bytes, # encoded text
                  charset:str|None=None, # the charset the message declares, possibly wrong or bogus
                 ) -> str:
-    "Decode `data`, surviving unknown or lying charsets: the declared one (but UTF-8 that claims Latin-1 is UTF-8), then UTF-8, then a best guess."
+    "Decode `data`, surviving unknown or lying charsets: the declared one (but UTF-8 that claims Latin-1 is UTF-8), then UTF-8 (beside cp1252), then a best guess."
     codec = _codec(charset)
     if codec == 'cp1252' and not data.isascii():  # "Latin-1" that is valid UTF-8 is UTF-8
         try: return data.decode('utf-8').translate(_C1_AS_CP1252)
@@ -85,6 +103,7 @@ def decode_bytes(data:bytes, # encoded text
     if codec and codec != 'utf-8':
         try: return data.decode(codec, 'replace')
         except Exception: pass
+    if _utf8_beside_cp1252(data): return data.decode('utf-8', 'jobmail-cp1252')
     text = data.decode('utf-8', 'replace')
     non_ascii = len(data) - len(data.decode('ascii', 'ignore'))
     return text if text.count('\ufffd') * 4 < non_ascii else data.decode('cp1252', 'replace')
@@ -302,6 +321,8 @@ _REPLY_HEADERS = [(words, re.compile(rx, re.M | re.I)) for words, rx in [  # (wo
     (('escribi',), r'^el\b[^\n]{0,200}\bescribi[óo]:|^el\b[^\n]{0,200}\n[^\n]{0,200}\bescribi[óo]:[ \t]*$'),
     (('sent', 'envoy', 'gesendet', 'enviado'),
      r'^\*?(?:from|de|von)[ \t\xa0]*:\*?[ \t][^\n]{1,300}\n\*?(?:sent|envoy[ée]|gesendet|enviado)[ \t\xa0]*:\*?[ \t]'),
+    (('date',), r'^\*?from[ \t\xa0]*:\*?[ \t][^\n]{1,300}\n\*?date[ \t\xa0]*:\*?[ \t][^\n]{1,300}\n\*?to[ \t\xa0]*:\*?[ \t][^\n]{1,2000}\n'
+                r'(?:\*?cc[ \t\xa0]*:\*?[ \t][^\n]{1,2000}\n)?\*?subject[ \t\xa0]*:'),  # Outlook for Mac and iOS (Gmail's forwards: Subject before To)
 ]]
 _QUOTE_LINE = re.compile(r'(?m)^[ \t]*>[^\n]*(?:\n|$)')
 _SIG_DASHES = re.compile(r'(?m)^-- ?$')
@@ -573,9 +594,16 @@ def _rfc2822(value:str) -> datetime|None:
     try: return datetime(int(m[3]), month, int(m[1]), int(m[4]), int(m[5]), int(m[6] or 0), tzinfo=timezone(offset))
     except ValueError: return None
 
+_SLASH_DATE = re.compile(r'\s*(\d{4})/(\d{1,2})/(\d{1,2})\s+(?:[A-Za-z]{3},?\s+)?(\d{1,2}:\d\d(?::\d\d)?)((?:\s+(?:[+-]\d{4}|[A-Za-z]{1,5}))?)\s*\Z')
+
+def _slash_date(value:str) -> str:
+    "A 'yyyy/mm/dd [weekday] hh:mm[:ss] [zone]' date (some old bulk mailers) in RFC 2822 order; any other value as it is."
+    if not (m := _SLASH_DATE.match(value)) or not 1 <= int(m[2]) <= 12: return value
+    return f'{int(m[3])} {tuple(_MONTHS)[int(m[2]) - 1]} {m[1]} {m[4]}{m[5]}'
+
 def utc_date(value) -> datetime|None:
     "An RFC 2822 date header as an aware UTC datetime, or None when absent or nonsense."
-    try: d = _rfc2822(str(value)) or parsedate_to_datetime(str(value))
+    try: d = _rfc2822(str(value)) or parsedate_to_datetime(_slash_date(str(value)))
     except Exception: return None
     if 100 <= d.year < 200: d = d.replace(year=d.year + 1900)  # the Y2K bug of old mailers: 'Thu, 22 Aug 0102'
     if d.tzinfo is None: d = d.replace(tzinfo=timezone.utc)
@@ -619,6 +647,17 @@ def parse_headers(head:bytes, # a message's header block
         found[name] = text[start:end if end >= 0 else len(text)]
     return found
 
+_FROM_LINE_DATE = re.compile(rb' ((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) +(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{1,2} +\d{1,2}:\d\d[^\n]*)')
+_RECEIVED = re.compile(r'(?im)^received[ \t]*:((?:[^\n]*\n[ \t])*[^\n]*)')
+
+def _arrival_date(from_line:bytes, # the message's mbox `From ` line, or b''
+                  head:bytes, # its header block
+                 ) -> datetime|None:
+    "When a message arrived: the date of its mbox `From ` line, else of its last (first-hop) `Received:` header; None when neither has one."
+    if (m := _FROM_LINE_DATE.search(from_line)) and (d := utc_date(m[1].decode('ascii', 'replace').strip())): return d
+    received = _RECEIVED.findall(head.decode('ascii', 'surrogateescape'))
+    return utc_date(' '.join(received[-1].rpartition(';')[2].split())) if received and ';' in received[-1] else None
+
 def _header_row(h:dict, raw:bytes, source:str) -> dict:
     "The row fields that come from a message's headers (`h` from `first_headers`)."
     msg_id = clean_id(h.get('message-id')) or content_id(raw)
@@ -646,7 +685,8 @@ def _parse(raw:bytes, source:str) -> dict:
     raw = raw.lstrip(b'\r\n')
     if raw.find(b'\n', 0, 4096) < 0 and raw.find(b'\r', 0, 4096) >= 0:  # old Mac mail: lines end in CR alone
         raw = raw.replace(b'\r\n', b'\n').replace(b'\r', b'\n')
-    if raw.startswith(b'From '): raw = raw[raw.find(b'\n') + 1:] if b'\n' in raw else b''  # mbox From_ line
+    from_line = b''
+    if raw.startswith(b'From '): from_line, _, raw = raw.partition(b'\n')  # mbox From_ line
     if not raw.strip(): return email_row(id=content_id(raw), source=source, error='empty message')
     raw = _shrink(raw, notes, dropped := [])
     lf = raw.find(b'\n\n')
@@ -656,6 +696,7 @@ def _parse(raw:bytes, source:str) -> dict:
     h = parse_headers(head)
     if not h and not _HEADER_START.match(head): notes.append('no headers found'); body = raw  # it is all body
     row = _header_row(h, raw, source)
+    if row['date'] is None: row['date'] = _arrival_date(from_line, head)  # no usable Date header
     ctype, cte = mime_type(h.get('content-type')), str(h.get('content-transfer-encoding', '')).strip().lower()
     if ctype.startswith(('multipart/', 'message/')) or cte not in _SIMPLE_CTE:
         if (n := len(_CONTAINER_TYPE.findall(raw))) > MAX_MULTIPARTS:
@@ -857,12 +898,6 @@ def _column_map(columns) -> dict:
         raise InputError(f"no subject, sender or body column (columns: {', '.join(map(str, columns))[:200]})")
     return {f: c for f, c in found.items() if c is not None}
 
-def _cp1252_bytes(e:UnicodeDecodeError) -> tuple[str, int]:
-    "A codec error handler: bytes that are not UTF-8 read as cp1252, as Excel and other Windows tools write them."
-    return e.object[e.start:e.end].decode('cp1252', 'replace'), e.end
-
-codecs.register_error('jobmail-cp1252', _cp1252_bytes)
-
 def _read_csv(path:Path, ext:str, **kwargs) -> pd.DataFrame|Iterator[pd.DataFrame]:
     "`pd.read_csv` of a CSV or TSV export as strings: UTF-16 by its byte order mark, else UTF-8, any byte that is not read as cp1252."
     with _open(path) as f: utf16 = f.read(2) in (b'\xff\xfe', b'\xfe\xff')
@@ -907,7 +942,7 @@ class _CutOff(bytes): "The last message of an mbox that breaks off (a truncated 
 def iter_mbox(f, # a binary file object
               chunk_size:int=1 << 20, # bytes read at a time
              ) -> Iterator[bytes]:
-    "The raw messages of an mbox, one at a time, scanning `From ` lines in binary chunks (constant memory); one that breaks off ends in a `_CutOff`, then raises."
+    "The raw messages of an mbox, each with its `From ` line, one at a time, scanning `From ` lines in binary chunks (constant memory); one that breaks off ends in a `_CutOff`, then raises."
     parts, size, started, tail, broken = [], 0, False, b'', None
     read = getattr(f, 'read1', f.read)  # read1: at most one underlying read, so a .gz that breaks off loses little
     def message():
@@ -928,7 +963,7 @@ def iter_mbox(f, # a binary file object
         for m in _FROM_LINE.finditer(buf):
             if size < MAX_MESSAGE_BYTES * 2: parts.append(buf[pos:m.start()])  # a huge message is kept truncated
             if started or any(p.strip() for p in parts): yield message()  # text before the first From_ line too
-            parts, size, started, pos = [], 0, True, m.end()
+            parts, size, started, pos = [], 0, True, m.start()
         if size < MAX_MESSAGE_BYTES * 2: parts.append(buf[pos:])
         size += len(buf) - pos
         if not data: break
