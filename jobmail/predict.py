@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/predict.html.md"""
 
 # %% ../nbs/09_predict.ipynb #bf21a38c
 from __future__ import annotations
-import hashlib, importlib, json, math, multiprocessing, os, re, shutil, sys, threading, time, warnings, weakref
+import contextlib, hashlib, importlib, json, math, multiprocessing, os, re, shutil, sys, threading, time, warnings, weakref
 from concurrent.futures import ProcessPoolExecutor
 from collections import OrderedDict
 from pathlib import Path
@@ -561,7 +561,7 @@ def _model_identity(spec:str) -> str:
     return f"{manifest.parent}@{hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else 'unsealed'}"
 
 LOADED_MAX = 2  # predictors a process keeps: the model a run uses, and the one before it
-_LOADED, _LOADED_LOCK = OrderedDict(), threading.Lock()
+_LOADED, _LOADED_LOCK = OrderedDict(), threading.RLock()
 
 def cached_predictor(model:str, backend:str='auto', workers:int=1, all_status:bool=False) -> Predictor:
     "This process's `Predictor` for the model `model` names now, loaded on first use: what a Dask worker keeps between tasks."
@@ -574,22 +574,28 @@ def cached_predictor(model:str, backend:str='auto', workers:int=1, all_status:bo
         return _LOADED[key]
 
 def score_records(model:str, backend:str, workers:int, records:list[dict], all_status:bool=False) -> pd.DataFrame:
-    "Score one chunk of email dicts with this process's cached predictor (a Dask task)."
-    return results_table(cached_predictor(model, backend, workers, all_status).predict(records))
+    "Score one chunk of email dicts with this process's cached predictor (a Dask task); what loading it warned is in the table's `attrs['warnings']`, for the client to show."
+    with _LOADED_LOCK, warnings.catch_warnings(record=True) as caught:  # one thread at a time: the warnings filters are the process's
+        warnings.simplefilter('always')
+        predictor = cached_predictor(model, backend, workers, all_status)
+    df = results_table(predictor.predict(records))
+    if caught: df.attrs['warnings'] = [str(w.message) for w in caught]
+    return df
 
 # %% ../nbs/09_predict.ipynb #b7ce2fac
-def _done_ids(out:Path, parts:Path) -> tuple[set, set, int]:
-    "Ids already scored (in `out` and its part files), the model versions that scored them, and the next part number."
-    done, versions, files = set(), set(), sorted(parts.glob('part-*.parquet')) if parts.is_dir() else []
+def _done_ids(out:Path, parts:Path) -> tuple[set, set, int, bool]:
+    "Ids already scored (in `out` and its part files), the model versions that scored them, the next part number, and whether `out` was adapted."
+    done, versions, files, adapted = set(), set(), sorted(parts.glob('part-*.parquet')) if parts.is_dir() else [], False
     if out.exists():
         earlier = read_results(out)
         if missing := [c for c in RESULT_COLUMNS if c not in earlier.columns]:  # another table: never taken as done, nor rewritten
             raise InputError(f"{out} exists and is not a results table (no {', '.join(missing)}); give another output")
         done.update(earlier['id'].dropna()); versions.update(earlier['model_version'].dropna())
+        adapted = 'job_app_prob_model' in earlier.columns
     for f in files:
         part = pd.read_parquet(f, columns=['id', 'model_version'])
         done.update(part['id'].dropna()); versions.update(part['model_version'].dropna())
-    return done, versions, (int(files[-1].stem.split('-')[1]) + 1 if files else 0)
+    return done, versions, (int(files[-1].stem.split('-')[1]) + 1 if files else 0), adapted
 
 def _version_of(spec:str) -> str|None:
     "The `model_version` the predictions of a pinned model spec carry (as `Predictor` reports it); None for a folder this machine does not see."
@@ -604,6 +610,40 @@ def _missing_status(results:pd.DataFrame, # a results table
     empty = scored.eq('{}')
     return int(empty.sum()) if (has_status if has_status is not None else (~empty).any()) else 0
 
+_HELD_LOCKS = set()  # the descriptors of the output locks this process holds
+
+def _close_held_locks():
+    "In a forked child (a preparation pool's process): close the output locks it inherited, so that a killed run's children never keep its output locked."
+    for fd in _HELD_LOCKS: os.close(fd)
+    _HELD_LOCKS.clear()
+
+os.register_at_fork(after_in_child=_close_held_locks)
+
+@contextlib.contextmanager
+def _output_lock(out:Path):
+    "Hold `OUT.lock` beside `out` while a run writes it: another run into `out` is refused at once, naming this one; the system releases a killed run's lock."
+    import fcntl
+    lock = out.with_name(out.name + '.lock')
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 300).decode(errors='replace').strip() or 'another run'
+            os.close(fd)
+            raise InputError(f"{out} is being written by {holder} (it holds {lock}); wait for that run to end, or give another output") from None
+        try: same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError: same = False
+        if same: break
+        os.close(fd)  # the file of a run that ended as this one opened it: take the next one
+    _HELD_LOCKS.add(fd)
+    try:
+        os.ftruncate(fd, 0); os.write(fd, f"process {os.getpid()} on {os.uname().nodename} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode())
+        yield
+    finally:
+        lock.unlink(missing_ok=True)  # removed while still held: a run that opened it meanwhile finds it gone and makes its own
+        _HELD_LOCKS.discard(fd); os.close(fd)
+
 def _write_part(parts:Path, n:int, df:pd.DataFrame):
     tmp = parts/f'.part-{n:06d}.tmp'
     df.to_parquet(tmp, index=False)
@@ -617,12 +657,17 @@ def _joined(out:Path, parts:Path) -> pd.DataFrame:
     frames = earlier + [df for df in new if len(df)]
     return pd.concat(frames, ignore_index=True) if frames else results_table([])
 
-def _sent_thread_ids(inputs:list, chunk:int, progress:bool) -> set:
+def _sent_thread_ids(inputs:list, chunk:int, progress:bool,
+                     ids:set|None=None, # when given, every email's id is added to it
+                    ) -> set:
     "The ids of the threads of `inputs` holding a message the recipient sent (`jobmail.text.sent_threads`), read `chunk` rows at a time."
     from jobmail.ingest import iter_emails
     from jobmail.text import sent_threads
-    rows = ((r.get('thread_id'), r.get('labels')) for r in iter_emails(inputs, progress=progress, skipped=[]))  # skipped files: the scoring pass warns
-    return set().union(*(sent_threads(pd.DataFrame(part, columns=['thread_id', 'labels'])) for part in chunked(rows, chunk)))
+    def rows():
+        for r in iter_emails(inputs, progress=progress, skipped=[]):  # skipped files: the scoring pass warns
+            if ids is not None: ids.add(r.get('id'))
+            yield r.get('thread_id'), r.get('labels')
+    return set().union(*(sent_threads(pd.DataFrame(part, columns=['thread_id', 'labels'])) for part in chunked(rows(), chunk)))
 
 def _chunks(inputs:list, done:set, chunk:int, progress:bool, counts:dict, sent:set):
     "Lists of up to `chunk` slim email dicts not in `done`, each id's first copy only, streamed from the inputs, `sent_in_thread` when their thread is in `sent`."
@@ -666,48 +711,61 @@ def predict_files(model:str, # a model directory or store URL[@ref]
     if out.suffix.lower() not in ('.parquet', '.csv', '.tsv', '.jsonl', '.json'): raise InputError(f"{out}: use a .parquet, .csv, .tsv, .jsonl or .json output")
     if not (isinstance(chunk, (int, np.integer)) and chunk >= 1): raise InputError(f"chunk must be a whole number of emails, 1 or more, got {chunk!r}")
     parts = out.with_name(out.name + '.parts')
-    spec, (done, versions, n) = pinned_model(model), _done_ids(out, parts)  # one version for the whole run, however its alias moves
-    # a wrong model is refused before the inputs are read (a large mailbox takes minutes), and before local Dask workers log its traceback
-    predictor = load_predictor(spec, backend=backend, all_status=adapt) if dask is None else None  # status for every email: adapting may accept more
-    if dask is not None and dask.startswith('local:') and store_ref(spec) is None: read_model_json(spec)  # local workers read this machine's folder
-    version = predictor.version if predictor is not None else _version_of(spec)
-    if version is not None and (other := sorted(versions - {version})):  # one table, one model: never another model's rows kept as scored, nor mixed in
-        raise InputError(f"{out} holds predictions of {', '.join(map(repr, other))}, not of this run's model {version!r}: "
-                         f"give another output, or remove it and {parts.name} to score again")
-    if adapt and (k := _missing_status(_joined(out, parts), None if predictor is None else 'status' in predictor.classes)):  # Dask: the table tells
-        raise InputError(f"{out} was scored without adapting: {k} emails the model rejected have no status probabilities, so adapting "
-                         f"would accept some of them without a status; give another output")
-    counts = dict(scored=0, skipped=0, duplicates=0)
-    t0 = time.perf_counter()
-    chunks = _chunks(inputs, done, chunk, progress, counts, _sent_thread_ids(inputs, chunk, progress))
-    parts.mkdir(parents=True, exist_ok=True)  # after the model loaded and a first pass read the inputs: a refused run leaves no folder behind
-    def save(df:pd.DataFrame):
-        nonlocal n
-        _write_part(parts, n, df); n += 1; counts['scored'] += len(df)
-    if dask is None:
-        try:
-            for recs in chunks: save(results_table(predictor.predict(recs)))
-        finally: predictor.close()  # its preparation processes (on a GPU) end with the run, not with the interpreter
-    else:
-        client, workers, cluster = _dask_client(dask)
-        try:
-            pending, window = {}, 2 * max(1, len(client.scheduler_info()['workers']))
-            def drain(limit):
-                while len(pending) > limit: save(pending.pop(n).result())
-            for i, recs in enumerate(chunks, start=n):
-                pending[i] = client.submit(score_records, spec, backend, workers, recs, adapt, pure=False)
-                drain(window)
-            drain(0)
-        finally:
-            client.close()
-            if cluster is not None: cluster.close()
-    counts['seconds'] = round(time.perf_counter() - t0, 2)
-    result = _joined(out, parts)
-    if adapt: result, counts['job_app_share'] = adapt_results(result)
-    tmp = out.with_name('.' + out.name + '.tmp' + out.suffix)
-    write_table(result, tmp); os.replace(tmp, out)
-    shutil.rmtree(parts)
-    return {**counts, 'errors': int(result['error'].notna().sum()), 'total': len(result), 'out': str(out)}
+    with _output_lock(out):  # one run at a time writes an output and its part files
+        spec, (done, versions, n, adapted) = pinned_model(model), _done_ids(out, parts)  # one version for the whole run, however its alias moves
+        # a wrong model is refused before the inputs are read (a large mailbox takes minutes), and before local Dask workers log its traceback
+        predictor = load_predictor(spec, backend=backend, all_status=adapt) if dask is None else None  # status for every email: adapting may accept more
+        if dask is not None and dask.startswith('local:') and store_ref(spec) is None: read_model_json(spec)  # local workers read this machine's folder
+        version = predictor.version if predictor is not None else _version_of(spec)
+        if version is not None and (other := sorted(versions - {version})):  # one table, one model: never another model's rows kept as scored, nor mixed in
+            raise InputError(f"{out} holds predictions of {', '.join(map(repr, other))}, not of this run's model {version!r}: "
+                             f"give another output, or remove it and {parts.name} to score again")
+        if adapt and (k := _missing_status(_joined(out, parts), None if predictor is None else 'status' in predictor.classes)):  # Dask: the table tells
+            raise InputError(f"{out} was scored without adapting: {k} emails the model rejected have no status probabilities, so adapting "
+                             f"would accept some of them without a status; give another output")
+        if adapted and not adapt:  # one table, one kind of probability
+            raise InputError(f"{out} was adapted to its mailbox (--adapt-prior): emails scored now without adapting would mix the model's own "
+                             f"probabilities with adapted ones; adapt again, or give another output")
+        counts = dict(scored=0, skipped=0, duplicates=0)
+        t0 = time.perf_counter()
+        ids = set() if adapt else None  # every email id of the inputs, from the first pass
+        sent = _sent_thread_ids(inputs, chunk, progress, ids)
+        if adapt and (foreign := done - ids):  # one mailbox: another's emails would count in its share, and be adapted to it
+            raise InputError(f"{out} holds {len(foreign)} emails that are not in these inputs (such as {min(foreign)!r}): adapting treats the inputs "
+                             f"as one person's mail, and their share would be estimated over both; give another output, or remove {out} "
+                             f"(and {parts.name}) to start afresh")
+        chunks = _chunks(inputs, done, chunk, progress, counts, sent)
+        parts.mkdir(parents=True, exist_ok=True)  # after the model loaded and a first pass read the inputs: a refused run leaves no folder behind
+        warned = set()
+        def save(df:pd.DataFrame):
+            nonlocal n
+            for message in df.attrs.pop('warnings', []):  # a Dask worker's, shown here once (its own log is not the user's)
+                if message not in warned: warned.add(message); warnings.warn(message)
+            _write_part(parts, n, df); n += 1; counts['scored'] += len(df)
+        if dask is None:
+            try:
+                for recs in chunks: save(results_table(predictor.predict(recs)))
+            finally: predictor.close()  # its preparation processes (on a GPU) end with the run, not with the interpreter
+        else:
+            client, workers, cluster = _dask_client(dask)
+            try:
+                pending, window = {}, 2 * max(1, len(client.scheduler_info()['workers']))
+                def drain(limit):
+                    while len(pending) > limit: save(pending.pop(n).result())
+                for i, recs in enumerate(chunks, start=n):
+                    pending[i] = client.submit(score_records, spec, backend, workers, recs, adapt, pure=False)
+                    drain(window)
+                drain(0)
+            finally:
+                client.close()
+                if cluster is not None: cluster.close()
+        counts['seconds'] = round(time.perf_counter() - t0, 2)
+        result = _joined(out, parts)
+        if adapt: result, counts['job_app_share'] = adapt_results(result)
+        tmp = out.with_name('.' + out.name + '.tmp' + out.suffix)
+        write_table(result, tmp); os.replace(tmp, out)
+        shutil.rmtree(parts)
+        return {**counts, 'errors': int(result['error'].notna().sum()), 'total': len(result), 'out': str(out)}
 
 # %% ../nbs/09_predict.ipynb #49d2ba2a
 @call_parse
