@@ -321,7 +321,7 @@ _REPLY_HEADERS = [(words, re.compile(rx, re.M | re.I)) for words, rx in [  # (wo
     (('escribi',), r'^el\b[^\n]{0,200}\bescribi[óo]:|^el\b[^\n]{0,200}\n[^\n]{0,200}\bescribi[óo]:[ \t]*$'),
     (('sent', 'envoy', 'gesendet', 'enviado'),
      r'^\*?(?:from|de|von)[ \t\xa0]*:\*?[ \t][^\n]{1,300}\n\*?(?:sent|envoy[ée]|gesendet|enviado)[ \t\xa0]*:\*?[ \t]'),
-    (('date',), r'^\*?from[ \t\xa0]*:\*?[ \t][^\n]{1,300}\n\*?date[ \t\xa0]*:\*?[ \t][^\n]{1,300}\n\*?to[ \t\xa0]*:\*?[ \t][^\n]{1,2000}\n'
+    (('date:',), r'^\*?from[ \t\xa0]*:\*?[ \t][^\n]{1,300}\n\*?date[ \t\xa0]*:\*?[ \t][^\n]{1,300}\n\*?to[ \t\xa0]*:\*?[ \t][^\n]{1,2000}\n'
                 r'(?:\*?cc[ \t\xa0]*:\*?[ \t][^\n]{1,2000}\n)?\*?subject[ \t\xa0]*:'),  # Outlook for Mac and iOS (Gmail's forwards: Subject before To)
 ]]
 _QUOTE_LINE = re.compile(r'(?m)^[ \t]*>[^\n]*(?:\n|$)')
