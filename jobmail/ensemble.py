@@ -49,6 +49,11 @@ def _member_probs(model_dir:Path, df:pd.DataFrame) -> tuple[np.ndarray, pd.DataF
 def _fit_weights(first:Path, second:Path, valid:pd.DataFrame) -> tuple[dict, str]:
     "The first member's weight per head, chosen on `valid`, and what they were chosen on."
     check_columns(valid, ['subject', 'sender', 'job_app', 'status'], 'validation emails')
+    if 'split' in valid.columns and (held := (splits := check_splits(valid)) != 'valid').any():  # the members saw the train split; the test split is for judging the ensemble
+        where = sorted(set(splits[held]))
+        raise InputError(f"{int(held.sum())} of the {len(valid)} validation emails are in the {' and '.join(where)} split{'s' * (len(where) > 1)}, "
+                         "not valid: the members were trained on the train split (a weight chosen there trusts the member that memorised it), "
+                         "and the test split judges the ensemble; give the dataset's valid split")
     if not {'text', 'body'} & set(valid.columns): raise InputError("validation emails need a text (or body) column")
     readable = np.array([unreadable_reason(r) is None for r in valid.to_dict('records')], dtype=bool)
     valid = valid[readable]  # an email jobmail.ingest could not read has nothing to score: left out, and counted in the card
@@ -69,10 +74,10 @@ def _fit_weights(first:Path, second:Path, valid:pd.DataFrame) -> tuple[dict, str
 def build_ensemble(first, # a model directory (ULMFiT or linear)
                    second, # another model directory
                    out, # the ensemble model directory to write (must not exist)
-                   valid:pd.DataFrame|None=None, # labeled emails to choose the weight on (a dataset's valid split)
+                   valid:pd.DataFrame|None=None, # labeled emails neither member trained on, to choose the weight on: a dataset's valid split (the members record no training ids: only a `split` column is checked)
                    weight:float|None=None, # the first member's weight for every head instead of choosing them (`valid` is then unused); the second gets 1 - weight
                   ) -> Path:
-    "Copy two model directories into `out` as one ensemble with weights chosen per head on `valid`, and seal it."
+    "Copy two model directories into `out` as one ensemble with weights chosen per head on `valid` (rows of a `split` other than valid refused), and seal it."
     first, second, out = Path(first), Path(second), Path(out)
     if out.exists(): raise InputError(f"{out} exists; an ensemble is written to a new directory")
     model_dir_files(out)  # a folder this user cannot write in is refused before the members score anything

@@ -50,7 +50,11 @@ def model_predictions(model_dir, # a model directory (`jobmail train`, any model
                      ) -> pd.DataFrame:
     "Per row: `job_app_prob`, `job_app_pred`, `status_pred` and `p_<status>` columns, as `jobmail.predict.Predictor` serves them."
     res = Predictor(model_dir, backend='fp32', batch_size=bs, all_status=True).predict_df(df)
-    if res['error'].notna().any(): raise ModelError(f"{model_dir}: could not score {int(res['error'].notna().sum())} rows")
+    failed = res['error'].notna().to_numpy()
+    if failed.any():
+        ids = df['id'].astype(str).to_numpy()[failed] if 'id' in df.columns else [f'row {i}' for i in df.index[failed]]
+        named = '; '.join(f"{i}: {e}" for i, e in zip(ids[:5], res['error'][failed][:5]))
+        raise ModelError(f"{model_dir}: could not score {int(failed.sum())} of {len(df)} rows ({named}{'; ...' if failed.sum() > 5 else ''})")
     out = pd.DataFrame(index=df.index)
     out['job_app_prob'] = res['job_app_prob'].to_numpy(float)
     probs = pd.DataFrame(list(res['status_probs']), index=df.index).fillna(0.0)
@@ -216,6 +220,9 @@ def evaluate(model_dir, # a model directory
     res = dict(model_dir=str(model_dir), model_kind=model_kind(model_dir), split=split,
                model=classification_metrics(job_app, status, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy()))
     res['per_source'] = per_source(df, job_app, status, pred).to_dict('records')
+    if splits is not None and (trained := int((splits[scored] == 'train').sum())):
+        res['train_rows_scored'] = (f"{trained} of the {len(df)} scored rows are the train split, the rows `jobmail train` fits the model on: "
+                                    "its figures on them are optimistic, not what it does on new mail")
     sure = sure_labels(df)
     if not sure.any(): res['sure_labels_skipped'] = f"none of the {len(df)} scored rows has a sure label (label_confidence >= {SURE_LABEL})"
     elif not sure.all():
@@ -234,7 +241,7 @@ def evaluate(model_dir, # a model directory
         res['baseline'] = classification_metrics(job_app, status, base['job_app_prob'].to_numpy(), base['status_pred'].to_numpy())
         if 'sure_labels' in res: res['sure_labels']['baseline'] = classification_metrics(
             job_app[sure], status[sure], base['job_app_prob'].to_numpy()[sure], base['status_pred'].to_numpy()[sure])
-    for note in ('sure_labels_skipped', 'baseline_skipped'):
+    for note in ('train_rows_scored', 'sure_labels_skipped', 'baseline_skipped'):
         if note in res: print(f"note: {res[note]}")
     figs = {'confusion': plot_confusion(job_app, pred['job_app_pred'].to_numpy(), status, pred['status_pred'].to_numpy(), f'({split or "all"})'),
             'job_app_pr_calibration': plot_pr_calibration(job_app, pred['job_app_prob'].to_numpy(), None if base is None else base['job_app_prob'].to_numpy(),

@@ -221,7 +221,8 @@ class LinearModel:
         return cls(features, heads)
 
     def predict_proba(self, texts:list[str]) -> dict[str, np.ndarray]:
-        "Per head, the calibrated probabilities of `texts` (model-input strings)."
+        "Per head, the calibrated probabilities of `texts` (model-input strings); no texts give no rows."
+        if not len(texts): return {name: np.zeros((0, len(head.classes)), np.float32) for name, head in self.heads.items()}  # scikit-learn refuses 0 rows
         X = self.features.transform(texts)
         return {name: head.predict_proba(X) for name, head in self.heads.items()}
 

@@ -167,6 +167,14 @@ def _pretrained_config(files:tuple[Path, Path], # (weights .pth, itos .pkl), as 
                          f"has {rows} rows; the .pkl must be the itos list of the same LM")
     return dict(emb_sz=emb_sz, n_hid=hh.shape[1], n_layers=len({k.split('.')[2] for k in w if k.startswith('0.rnns.')}))
 
+def _check_pretrained(files:tuple[Path, Path], # (weights .pth, itos .pkl), as `pretrained_files` returns them
+                      size:str, # the `LM_SIZES` name of the LM to start from them
+                     ):
+    "`ModelError` unless `files` are one AWD-LSTM LM in fastai's format with the shapes of `size`."
+    have = _pretrained_config(files)
+    want = {k: awd_config(size)[k] for k in have}
+    if have != want: raise ModelError(f"the pretrained weights are {have}, the {size!r} size is {want}; use --size full for wt103, or matching weights")
+
 # %% ../nbs/05_lm.ipynb #f6ff830b
 def check_lm_options(size:str='full', # `LM_SIZES` name
                      pretrained:str='wt103', # 'wt103', a folder in fastai's format, or 'none'
@@ -186,7 +194,7 @@ def check_lm_options(size:str='full', # `LM_SIZES` name
     if pretrained == 'wt103' and size != 'full':  # refused before the download (or the offline error, whose fixes would not help)
         raise ModelError(f"fastai's wt103 weights exist only for the full size; use --size full with them, or --size {size} "
                          f"with --pretrained none or a folder of {size}-size weights")
-    if pretrained not in (None, '', 'none', 'wt103'): _pretrained_folder(pretrained)
+    if pretrained not in (None, '', 'none', 'wt103'): _check_pretrained(_folder_files(_pretrained_folder(pretrained)), size)  # not after minutes of reading the corpus
     if out is not None and Path(out).exists() and not Path(out).is_dir(): raise InputError(f"{out}: a file, not a folder for the LM directory")
     check_seed(seed)  # fastai's `set_seed` would take -1 without a word, where the other commands refuse it
     counts = dict(epochs=epochs, bs=bs, max_vocab=max_vocab, max_chars=max_chars, **({} if max_docs is None else dict(max_docs=max_docs)))
@@ -248,7 +256,7 @@ def train_lm(texts:list[str], # the LM corpus (`lm_corpus`)
              max_vocab:int=30000, # vocabulary cap
              seed:int=42, # seed for the split, initialisation and shuffling
              show:bool=False, # display the perplexity plot (notebooks)
-             minutes:float|None=None, # time budget: as many of `epochs` as fit, timed on a probe of a few batches
+             minutes:float|None=None, # time budget: as many of `epochs` as fit, timed on a probe of a few batches of all layers
              clip:float|None=None, # clip the gradient norm to this (0.25 is AWD-LSTM's); None does not clip
             ) -> Path:
     "Fine-tune an AWD-LSTM LM on `texts` and write the LM directory (encoder, vocab, lm.json, perplexity.png)."
@@ -256,10 +264,7 @@ def train_lm(texts:list[str], # the LM corpus (`lm_corpus`)
     check_lm_options(size, pretrained, out=out, epochs=epochs, lr=lr, bs=bs, max_vocab=max_vocab, minutes=minutes, clip=clip, seed=seed)
     config = awd_config(size)
     files = pretrained_files(pretrained)
-    if files is not None:
-        have = _pretrained_config(files)
-        want = {k: config[k] for k in have}
-        if have != want: raise ModelError(f"the pretrained weights are {have}, the {size!r} size is {want}; use --size full for wt103, or matching weights")
+    if pretrained == 'wt103': _check_pretrained(files, size)  # a folder's were checked with the options
     set_seed(seed, reproducible=True)
     t0 = time.time()
     dls = lm_dataloaders(texts, bs=bs, bptt=bptt, max_vocab=max_vocab, seed=seed)
@@ -267,8 +272,12 @@ def train_lm(texts:list[str], # the LM corpus (`lm_corpus`)
                                    pretrained_fnames=None if files is None else [str(f.with_suffix('')) for f in files],
                                    metrics=[accuracy, Perplexity()], path=out, model_dir='.', cbs=GradientClip(clip) if clip else None)
     if torch.cuda.is_available(): learn = learn.to_fp16()
-    epoch_seconds = _seconds_per_epoch(learn) if minutes else None
-    if minutes: epochs = max(1, min(epochs, int(minutes * 60 / epoch_seconds)))
+    epoch_seconds = None
+    if minutes:  # timed with all layers training: a pretrained LM's frozen first epoch is faster than the rest
+        learn.unfreeze(); epoch_seconds = _seconds_per_epoch(learn)
+        if files is not None: learn.freeze()
+    started = time.time()
+    def fitting(n): return min(n, int((minutes * 60 - (time.time() - started)) / epoch_seconds)) if minutes else n  # of n more epochs, those the time left fits
     history, stages = [], []
     def fit(n, rate, stage):
         learn.fit_one_cycle(n, rate)
@@ -279,10 +288,10 @@ def train_lm(texts:list[str], # the LM corpus (`lm_corpus`)
     if files is not None:
         fit(1, (lr or 2e-3) * 10, 'new embeddings and decoder only (frozen)')
         learn.unfreeze()
-        if epochs > 1: fit(epochs - 1, lr or 2e-3, 'all layers')
+        if (n := fitting(epochs - 1)) > 0: fit(n, lr or 2e-3, 'all layers')
     else:
         learn.unfreeze()
-        fit(epochs, lr or 5e-3, 'all layers (from scratch)')
+        fit(max(1, fitting(epochs)), lr or 5e-3, 'all layers (from scratch)')
     check_converged(history, len(learn.dls.vocab))
     if torch.cuda.is_available(): learn = learn.to_fp32()
     out.mkdir(parents=True, exist_ok=True)  # only now: a run refused above leaves no folder behind
@@ -291,10 +300,10 @@ def train_lm(texts:list[str], # the LM corpus (`lm_corpus`)
     write_pretrained(learn, out/'fastai')
     vocab = list(learn.dls.vocab)
     (out/'vocab.json').write_text(json.dumps(vocab))
-    meta = dict(size=size, config=config, drop_mult=drop_mult, bptt=bptt, bs=bs, pretrained=str(pretrained),
+    meta = dict(size=size, config=config, drop_mult=drop_mult, bptt=bptt, bs=bs, max_vocab=max_vocab, pretrained=str(pretrained),
                 pretrained_files=[str(f) for f in files] if files else None, n_texts=len(texts), vocab_size=len(vocab),
                 n_train_tokens=int(sum(len(t) for t in dls.train_ds.items['text'])) if hasattr(dls.train_ds, 'items') else None,
-                epochs=epochs, minutes=minutes, clip=clip, probed_epoch_seconds=epoch_seconds, stages=stages, history=history, perplexities=[h['perplexity'] for h in history],
+                epochs=len(history), epochs_requested=epochs, stopped_by_budget=len(history) < epochs, minutes=minutes, clip=clip, probed_epoch_seconds=epoch_seconds, stages=stages, history=history, perplexities=[h['perplexity'] for h in history],
                 seconds=round(time.time() - t0, 1), seed=seed)
     (out/'lm.json').write_text(json.dumps(meta, indent=1, default=str))
     fig = _plot_perplexity(history, out/'perplexity.png')
@@ -334,5 +343,6 @@ def lm_cli(*emails:str, # tables of unlabeled email (emails/dataset tables, or c
     print(f"LM corpus: {len(texts):,} texts")
     path = train_lm(texts, Output, size=size, pretrained=pretrained, epochs=epochs, lr=lr, bs=bs, max_vocab=max_vocab, seed=seed, minutes=minutes, clip=clip)
     meta = load_lm_dir(path)
+    if meta['stopped_by_budget']: print(f"the {minutes:g}-minute budget stopped training after {meta['epochs']} of {epochs} epochs")
     print(f"perplexity by epoch: {', '.join(f'{p:.1f}' for p in meta['perplexities'])}; LM directory: {path}")
     return path
