@@ -78,6 +78,7 @@ _NON_ASCII_RUN = re.compile(rb'[\x80-\xff]+')
 
 def _utf8_beside_cp1252(data:bytes) -> bool:
     "Whether `data` holds UTF-8 characters and cp1252 ones, each run of non-ASCII bytes wholly one or the other."
+    if len(data.decode('utf-8', 'surrogateescape')) == len(data): return False  # no UTF-8 character at all (the usual case): no run to look at
     kinds = set()
     for run in _NON_ASCII_RUN.findall(data):
         if len(run.decode('utf-8', 'surrogateescape')) == len(run): kinds.add('cp1252')  # no UTF-8 character in it
@@ -312,21 +313,25 @@ def _undo_qp(text:str) -> str:
     return decode_bytes(binascii.a2b_qp(text.encode('utf-8', 'surrogateescape')), 'utf-8')
 
 # %% ../nbs/01_ingest.ipynb #82fd89d0
-_REPLY_HEADERS = [(words, re.compile(rx, re.M | re.I)) for words, rx in [  # (words it needs one of, the reply header)
-    (('original message',), r'^-{2,}\s*original\s+message\s*-{2,}'),
-    (('wrote:',), r'^on\b[^\n]{0,200}?\bwrote:[ \t]*$|^on\b[^\n]{0,200}\n[^\n]{0,200}?\bwrote:[ \t]*$'
-               r'|^[^\n>]{0,200}\bwrote:[ \t]*\n(?=\n?>)'),
-    (('écrit', 'ecrit'), r'^le\b[^\n]{0,200}\ba\s+[ée]crit\s*:|^le\b[^\n]{0,200}\n[^\n]{0,200}\ba\s+[ée]crit\s*:[ \t]*$'),
-    (('schrieb',), r'^am\b[^\n]{0,200}\bschrieb[^\n]{0,100}(?:\n[^\n]{0,100})?:[ \t]*$|^am\b[^\n]{0,200}\n[^\n]{0,200}\bschrieb[^\n]{0,100}:[ \t]*$'),
-    (('escribi',), r'^el\b[^\n]{0,200}\bescribi[óo]:|^el\b[^\n]{0,200}\n[^\n]{0,200}\bescribi[óo]:[ \t]*$'),
+# (words it needs one of, the reply header at a line start): each is searched in '\n' + text, so that the regex engine skips
+# from line break to line break ('^' would be tried at every character); a match starts at the '\n', its line's index in text
+_REPLY_HEADERS = [(words, re.compile(r'\n(?:%s)' % rx, re.M | re.I)) for words, rx in [
+    (('original message',), r'-{2,}\s*original\s+message\s*-{2,}'),
+    (('wrote:',), r'on\b[^\n]{0,200}?\bwrote:[ \t]*$|on\b[^\n]{0,200}\n[^\n]{0,200}?\bwrote:[ \t]*$'
+               r'|[^\n>]{0,200}\bwrote:[ \t]*\n(?=\n?>)'),
+    (('écrit', 'ecrit'), r'le\b[^\n]{0,200}\ba\s+[ée]crit\s*:|le\b[^\n]{0,200}\n[^\n]{0,200}\ba\s+[ée]crit\s*:[ \t]*$'),
+    (('schrieb',), r'am\b[^\n]{0,200}\bschrieb[^\n]{0,100}(?:\n[^\n]{0,100})?:[ \t]*$|am\b[^\n]{0,200}\n[^\n]{0,200}\bschrieb[^\n]{0,100}:[ \t]*$'),
+    (('escribi',), r'el\b[^\n]{0,200}\bescribi[óo]:|el\b[^\n]{0,200}\n[^\n]{0,200}\bescribi[óo]:[ \t]*$'),
     (('sent', 'envoy', 'gesendet', 'enviado'),
-     r'^\*?(?:from|de|von)[ \t\xa0]*:\*?[ \t][^\n]{1,300}\n\*?(?:sent|envoy[ée]|gesendet|enviado)[ \t\xa0]*:\*?[ \t]'),
-    (('date:',), r'^\*?from[ \t\xa0]*:\*?[ \t][^\n]{1,300}\n\*?date[ \t\xa0]*:\*?[ \t][^\n]{1,300}\n\*?to[ \t\xa0]*:\*?[ \t][^\n]{1,2000}\n'
+     r'\*?(?:from|de|von)[ \t\xa0]*:\*?[ \t][^\n]{1,300}\n\*?(?:sent|envoy[ée]|gesendet|enviado)[ \t\xa0]*:\*?[ \t]'),
+    (('date:',), r'\*?from[ \t\xa0]*:\*?[ \t][^\n]{1,300}\n\*?date[ \t\xa0]*:\*?[ \t][^\n]{1,300}\n\*?to[ \t\xa0]*:\*?[ \t][^\n]{1,2000}\n'
                 r'(?:\*?cc[ \t\xa0]*:\*?[ \t][^\n]{1,2000}\n)?\*?subject[ \t\xa0]*:'),  # Outlook for Mac and iOS (Gmail's forwards: Subject before To)
 ]]
-_QUOTE_LINE = re.compile(r'(?m)^[ \t]*>[^\n]*(?:\n|$)')
+_QUOTE_LINE = re.compile(r'(?m)^([ \t]*>[^\n]*(?:\n|$))')  # captured: `split` gives the text between quoted lines and the lines, in turn
 _SIG_DASHES = re.compile(r'(?m)^-- ?$')
 _FOOTER_RULE = re.compile(r'(?m)^(?:_{10,}|-{10,}|={10,})[ \t]*$')
+# each delimiter with what its line holds one of: a fast substring test before the regex, which tries every position
+_DELIMITERS = ((_SIG_DASHES, ('--',)), (_FOOTER_RULE, ('_' * 10, '-' * 10, '=' * 10)))
 _SENTENCE = re.compile(r'(?m)^(?![^\n]*(?://|www\.|@))(?=(?:[^\n]*?[^\W\d_]{2,}){4})[^\n]*\w[.!?]["\')\]]?[ \t]*$')  # 4+ words, no link
 _SENT_FROM = re.compile(r'(?im)\n+(?:sent from my [^\n]{1,60}|get outlook for [^\n]{1,40})\s*\Z')
 
@@ -341,16 +346,17 @@ def split_reply(text:str, # a tidy plain-text body
     "Split `text` into (new text, quoted reply, signature)."
     quoted = ''
     low = text.lower()
-    cuts = [m.start() for words, rx in _REPLY_HEADERS if any(map(low.__contains__, words)) and (m := rx.search(text))]
+    lined = '\n' + text
+    cuts = [m.start() for words, rx in _REPLY_HEADERS if any(map(low.__contains__, words)) and (m := rx.search(lined))]
     if cuts and text[:min(cuts)].strip():
         text, quoted = text[:min(cuts)], text[min(cuts):]
     if text.startswith('>') or '\n>' in text:  # tidy text: no line starts with a space
-        lines = _QUOTE_LINE.findall(text)
-        if lines and (rest := _QUOTE_LINE.sub('', text)).strip():
-            text, quoted = rest, ''.join(lines) + quoted
+        pieces = _QUOTE_LINE.split(text)  # one pass
+        if len(pieces) > 1 and (rest := ''.join(pieces[::2])).strip():
+            text, quoted = rest, ''.join(pieces[1::2]) + quoted
     signature, tail = '', max(0, len(text) - 2_000)
-    for delimiters in (_SIG_DASHES, _FOOTER_RULE):  # the last `-- ` line, else the last footer rule
-        if (found := list(delimiters.finditer(text, tail))) and _signature_sized(text, found[-1]):
+    for delimiters, marks in _DELIMITERS:  # the last `-- ` line, else the last footer rule
+        if any(text.find(mark, tail) >= 0 for mark in marks) and (found := list(delimiters.finditer(text, tail))) and _signature_sized(text, found[-1]):
             text, signature = text[:found[-1].start()], text[found[-1].end():]
             break
     if (m := _SENT_FROM.search(text, max(0, len(text) - 200))) and text[:m.start()].strip():
@@ -634,15 +640,17 @@ def first_headers(msg:Message) -> dict:
     for k, v in msg.raw_items(): found.setdefault(str(k).lower(), v)
     return found
 
+_ROW_HEADER_LINE = re.compile('\n(%s):' % '|'.join(map(re.escape, _ROW_HEADERS)))  # in lower-cased text; '\n' first: the regex engine skips to line starts
+
 def parse_headers(head:bytes, # a message's header block
                  ) -> dict:
     "The first value of each header a row needs (`_ROW_HEADERS`) by lower-case name, raw (folded, 8-bit as surrogate escapes)."
     text = head.decode('ascii', 'surrogateescape')  # ASCII and surrogates: lower() keeps every index
     if '\r' in text: text = text.replace('\r\n', '\n')
-    low, found = '\n' + text.lower(), {}
-    for name in _ROW_HEADERS:
-        if (i := low.find('\n' + name + ':')) < 0: continue
-        start = end = i + len(name) + 1
+    found = {}
+    for m in _ROW_HEADER_LINE.finditer('\n' + text.lower()):  # one pass, not a scan per name; the '\n' put first shifts indices by one
+        if (name := m[1]) in found: continue  # the first wins
+        start = end = m.end() - 1
         while (end := text.find('\n', end)) >= 0 and text[end + 1:end + 2] in (' ', '\t'): end += 1  # folded lines
         found[name] = text[start:end if end >= 0 else len(text)]
     return found
