@@ -693,8 +693,11 @@ def _dask_client(address:str):
         with dask.config.set({'distributed.nanny.pre-spawn-environ.OMP_NUM_THREADS': None}):
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster), n, cluster
+    from distributed.comm.addressing import parse_address, parse_host_port
+    try: parse_host_port(parse_address(address)[1])  # before a Client: one whose constructor fails is left half made, and its
+    except ValueError as e: raise InputError(f"dask {address!r}: {e}; give a scheduler address (tcp://host:8786) or local:N") from None  # finalizer can deadlock a later cluster's start
     try: return Client(address), 1, None
-    except ValueError as e: raise InputError(f"dask {address!r}: {e}; give a scheduler address (tcp://host:8786) or local:N") from None
+    except OSError as e: raise InputError(f"dask {address!r}: {e}; is the scheduler running, and reachable from here?") from None
 
 # %% ../nbs/09_predict.ipynb #84e1df6a
 def predict_files(model:str, # a model directory or store URL[@ref]
