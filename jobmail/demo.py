@@ -808,7 +808,9 @@ def write_demo_mailbox(dest, # folder to write `demo.mbox` and `demo_labels.json
                       ) -> tuple[Path, Path]:
     "Write jobmail's generated demo mailbox and its labels; return `(mbox_path, labels_path)`."
     msgs = demo_messages(n, seed)  # bad n or seed refused before the folder is made
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir(): raise InputError(f"{dest}: a file, not a folder to write demo.mbox and demo_labels.jsonl into")
+    dest.mkdir(parents=True, exist_ok=True)
     names = ('demo.mbox', 'demo_labels.jsonl')
     with tempfile.TemporaryDirectory(prefix='.demo-', dir=dest) as tmp:  # written whole, then moved in: an interrupted run leaves the files as they were
         tmp = Path(tmp)

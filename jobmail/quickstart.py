@@ -23,7 +23,7 @@ from .registry import open_store, seal_model_dir
 from .predict import Predictor
 
 # %% auto #0
-__all__ = ['EXAMPLES', 'RUN_MARK', 'better_model', 'card_with_metrics', 'quickstart', 'summary', 'quickstart_cli']
+__all__ = ['EXAMPLES', 'RUN_MARK', 'better_model', 'lap_timer', 'card_with_metrics', 'quickstart', 'summary', 'quickstart_cli']
 
 # %% ../nbs/13_quickstart.ipynb #be709421
 def better_model(metrics:dict, # model name -> its test-split metrics (`evaluate(...)['model']`)
@@ -32,6 +32,18 @@ def better_model(metrics:dict, # model name -> its test-split metrics (`evaluate
     core = lambda m: -1 if m['status']['macro_f1_core'] is None else round(m['status']['macro_f1_core'], 6)  # None: no applied / rejection / other email
     key = lambda m: (round(m['job_app']['accuracy'], 6), core(m), -m['job_app']['ece'])
     return max(metrics, key=lambda name: key(metrics[name]))
+
+# %% ../nbs/13_quickstart.ipynb #f6b62cc7
+def lap_timer(times:dict, # stage name -> seconds, filled in by each lap
+              clock=time.time, # the clock to read
+             ):
+    "A `lap(name)` that records in `times` the seconds since the previous lap (the first: since `lap_timer` was called), to 0.1 s."
+    last = clock()
+    def lap(name):
+        nonlocal last
+        now = clock()
+        times[name], last = round(now - last, 1), now
+    return lap
 
 # %% ../nbs/13_quickstart.ipynb #7854ca2f
 EXAMPLES = [
@@ -75,7 +87,7 @@ def quickstart(out='jobmail-quickstart', # folder for everything the run writes:
         raise InputError(f"{out} holds files that no quickstart run wrote, and the run writes emails.parquet, dataset.parquet, data/, lm/, model/, linear/ and store/ there: pick a new or empty folder")
     out.mkdir(parents=True, exist_ok=True); (out/RUN_MARK).write_text(json.dumps(dict(seed=seed, n=n, size=size)))
     t0, times = time.time(), {}
-    def lap(name): times[name] = round(time.time() - t0 - sum(times.values()), 1)
+    lap = lap_timer(times)
     mbox, labels = write_demo_mailbox(out/'data', n=n, seed=seed)
     emails = ingest([mbox]); write_table(emails, out/'emails.parquet'); lap('demo + ingest')
     ds, report = build_dataset(emails, read_table(labels), seed=seed); write_table(ds, out/'dataset.parquet'); lap('dataset')
