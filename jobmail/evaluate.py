@@ -24,8 +24,8 @@ from scipy.stats import binomtest
 from .core import InputError, ModelError, check_splits, labels_of, read_table
 from .dataset import label_confidence
 from .text import model_inputs
-from .predict import Predictor, read_model_json
-from .registry import MANIFEST, staged_model_dir
+from .predict import Predictor, read_model_json, store_ref
+from .registry import MANIFEST, open_store, staged_model_dir
 
 # %% auto #0
 __all__ = ['CORE_STATUSES', 'MODEL_NAMES', 'SURE_LABEL', 'model_kind', 'model_predictions', 'job_app_decision',
@@ -200,7 +200,7 @@ def sure_labels(df:pd.DataFrame, # rows of a dataset table, with or without `lab
     confidence = label_confidence(df['label_confidence'])  # a CSV's blank is missing, 'high' and 'low' are words
     return np.isnan(confidence) | (confidence >= threshold)
 
-def evaluate(model_dir, # a model directory
+def evaluate(model_dir, # a model directory, or a store URL with @version or @alias (default @production): that version, pulled into the store's cache
              dataset:pd.DataFrame, # a dataset table (with `split`), or rows to score
              split:str|None='test', # the split to score; None scores every row
              out=None, # folder for eval.json and the plots; None writes nothing
@@ -208,6 +208,8 @@ def evaluate(model_dir, # a model directory
              show:bool=False, # display tables and plots (notebooks)
             ) -> dict:
     "Metrics of the model, and of the TF-IDF baseline trained on the `train` split's labeled rows only, on `split` of `dataset`; writes eval.json and PNGs to `out`."
+    if (url_ref := store_ref(model_dir)) is not None:  # as `jobmail predict` takes it; a path would read 'file:///...' as 'file:/...'
+        store = open_store(url_ref[0]); model_dir = store.pull(store.resolve(url_ref[1]))
     if split is not None and 'split' not in dataset.columns:
         raise InputError(f"the dataset has no split column to take split {split!r} from; to score every row, pass split=None (--split all)")
     splits = check_splits(dataset).to_numpy() if 'split' in dataset.columns else None  # ' Test' is 'test', as `jobmail train` reads it
@@ -277,7 +279,7 @@ def accuracy_intervals(metrics:dict, # name -> `classification_metrics` result (
 
 # %% ../nbs/07_evaluate.ipynb #12aaca4c
 @call_parse
-def evaluate_cli(model_dir:str, # a model directory (`jobmail train`)
+def evaluate_cli(model_dir:str, # a model directory (`jobmail train`), or a store URL[@version or alias]
                  data:str, # a dataset table with job_app, status and split columns
                  split:str='test', # the split to evaluate ('all' for every row)
                  Output:str='eval', # folder for eval.json and the plots
