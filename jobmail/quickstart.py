@@ -140,7 +140,7 @@ def summary(r:dict, # what `quickstart` returns
 @call_parse
 def quickstart_cli(out:str='jobmail-quickstart', # folder for everything the run writes: new, empty, or an earlier run's (written over)
                    seed:int=42, # random seed: the same seed gives the same data, model and numbers
-                   size:str='small', # encoder size: small, or micro for a quicker, weaker run
+                   size:str='small', # encoder size: small, micro for a quicker, weaker run, or full (meant for a GPU)
                   ):
     "Run the whole pipeline on the package's demo mailbox and print where everything is."
     r = quickstart(out, seed=seed, size=size)
