@@ -965,10 +965,12 @@ def format_versions(rows:list[dict], # what `Store.list` returns
                    ) -> str:
     "A text table of versions: id, created, size, aliases and the model card's summary."
     if not rows: return "(no versions)"
-    lines = [f"{'VERSION':<28} {'CREATED':<25} {'SIZE':>9}  {'ALIASES':<12} CARD"]
-    for r in rows:
+    aliases = [','.join(r['aliases']) or '-' for r in rows]
+    width = max(12, *map(len, aliases))  # the card column stays in line however many aliases a version has
+    lines = [f"{'VERSION':<28} {'CREATED':<25} {'SIZE':>9}  {'ALIASES':<{width}} CARD"]
+    for r, a in zip(rows, aliases):
         card = ', '.join(f"{k}={_clip(v)}" for k, v in r['card'].items() if k != 'created')
-        lines.append(f"{r['version']:<28} {r['created']:<25} {_fmt_size(r['size']):>9}  {','.join(r['aliases']) or '-':<12} {card}")
+        lines.append(f"{r['version']:<28} {r['created']:<25} {_fmt_size(r['size']):>9}  {a:<{width}} {card}")
     return '\n'.join(lines)
 
 @call_parse
