@@ -694,8 +694,9 @@ def _dask_client(address:str):
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster), n, cluster
     from distributed.comm.addressing import parse_address, parse_host_port
-    try: parse_host_port(parse_address(address)[1])  # before a Client: one whose constructor fails is left half made, and its
-    except ValueError as e: raise InputError(f"dask {address!r}: {e}; give a scheduler address (tcp://host:8786) or local:N") from None  # finalizer can deadlock a later cluster's start
+    # checked before a Client is made: one whose constructor fails is left half made, and its finalizer can deadlock a later cluster's start
+    try: parse_host_port(parse_address(address)[1])
+    except ValueError as e: raise InputError(f"dask {address!r}: {e}; give a scheduler address (tcp://host:8786) or local:N") from None
     try: return Client(address), 1, None
     except OSError as e: raise InputError(f"dask {address!r}: {e}; is the scheduler running, and reachable from here?") from None
 
