@@ -209,7 +209,7 @@ def evaluate(model_dir, # a model directory, or a store URL with @version or @al
             ) -> dict:
     "Metrics of the model, and of the TF-IDF baseline trained on the `train` split's labeled rows only, on `split` of `dataset`; writes eval.json and PNGs to `out`."
     if (url_ref := store_ref(model_dir)) is not None:  # as `jobmail predict` takes it; a path would read 'file:///...' as 'file:/...'
-        store = open_store(url_ref[0]); model_dir = store.pull(store.resolve(url_ref[1]))
+        model_dir = open_store(url_ref[0]).pull(url_ref[1])  # pull resolves an alias
     if split is not None and 'split' not in dataset.columns:
         raise InputError(f"the dataset has no split column to take split {split!r} from; to score every row, pass split=None (--split all)")
     splits = check_splits(dataset).to_numpy() if 'split' in dataset.columns else None  # ' Test' is 'test', as `jobmail train` reads it

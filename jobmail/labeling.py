@@ -774,8 +774,8 @@ class VendorImport:
 
     def __str__(self):
         flagged = self.flagged_workers
-        warn = (f"\nflagged on the gold questions: {', '.join(flagged)}; their answers are stored, "
-                "and Dawid-Skene weighs them by their estimated accuracy: ask the vendor about them" if flagged else '')
+        warn = (f"\nflagged on the gold questions: {', '.join(flagged)}; their answers are stored and "
+                "count in the aggregation (Dawid-Skene by their estimated accuracy): ask the vendor about them" if flagged else '')
         return (f"batch {self.batch}: {len(self.answers)} answers from {len(self.workers)} workers on {self.answers.item.nunique()} items; "
                 f"{len(self.labels)} items labeled, {len(self.low_agreement)} below agreement {self.threshold} (to review), "
                 f"{len(self.unanswered)} unanswered; Fleiss' kappa {self.fleiss_kappa:.3f}\n" + self.workers.round(3).to_string() + warn)
