@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/labeling.html.md"""
 
 # %% ../nbs/04_labeling.ipynb #4dc9c436
 from __future__ import annotations
-import html, io, json, os, re, sqlite3
+import csv, html, io, json, os, re, sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -595,7 +595,7 @@ def export_batch(store:LabelStore, # the label store (gold labels come from its 
     batch = _new_batch(store, batch or datetime.now(timezone.utc).strftime('b%Y%m%dT%H%M%S'))
     em, rng = _emails_table(emails), np.random.default_rng(seed)
     labeled, out_now = set(store.current().id), set() if resend or items is not None else store.outstanding_items()
-    pool = list(map(str, items)) if items is not None else [i for i in em.index if i not in labeled and i not in out_now]  # never paid for twice
+    pool = list(dict.fromkeys(map(str, items))) if items is not None else [i for i in em.index if i not in labeled and i not in out_now]  # never paid for twice
     if not pool:
         out_here = len(out_now & set(em.index))
         raise InputError("no emails to label: " + ("items is empty" if items is not None else "every email of the table has a label" + (
@@ -622,6 +622,22 @@ def export_batch(store:LabelStore, # the label store (gold labels come from its 
     return table
 
 # %% ../nbs/04_labeling.ipynb #25ea1dd6
+def _parse_results(text:str, # a results file's text
+                   sep:str, # its delimiter
+                  ) -> pd.DataFrame:
+    "The results table; a file whose quotes are plain characters (unquoted, one row per line) is read as such, not with rows merged."
+    lines = [l for l in text.replace('\r\n', '\n').split('\n') if l.strip()]
+    one_row_per_line = all(l.count(sep) == lines[0].count(sep) for l in lines)
+    read = lambda **kw: pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, **kw)
+    try: df = read()
+    except pd.errors.ParserError:
+        if not one_row_per_line: raise
+        df = None
+    if one_row_per_line and (df is None or len(df) < len(lines) - 1): df = read(quoting=csv.QUOTE_NONE)  # a stray quote (`"Hello`) opened a field across rows
+    # rows one field longer than the header make pandas take the first column as the index, shifting every value
+    if not isinstance(df.index, pd.RangeIndex): raise InputError("its rows have more fields than its header (a delimiter at the end of each line?)")
+    return df
+
 def read_results(path, # the vendor's .tsv or .csv file, UTF-8
                  batch_items:pd.DataFrame, # the batch's items, from `LabelStore.batch_items`
                 ) -> pd.DataFrame:
@@ -634,8 +650,8 @@ def read_results(path, # the vendor's .tsv or .csv file, UTF-8
         row = raw[:e.start].count(b'\n') + 1
         raise InputError(f"{path}: not UTF-8 (byte {raw[e.start]:#04x} on row {row}); save the file as UTF-8 and import it again; nothing was imported") from None
     sep = '\t' if path.suffix.lower() == '.tsv' or (path.suffix.lower() != '.csv' and '\t' in text.split('\n', 1)[0]) else ','
-    try: df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e: raise InputError(f"{path}: unreadable as {'TSV' if sep == chr(9) else 'CSV'}: {e}; nothing was imported") from None
+    try: df = _parse_results(text, sep)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, InputError) as e: raise InputError(f"{path}: unreadable as {'TSV' if sep == chr(9) else 'CSV'}: {e}; nothing was imported") from None
     cols = {k: next((c for c in names if c in df.columns), None) for k, names in RESULT_COLUMNS.items()}
     missing = [' or '.join(RESULT_COLUMNS[k]) for k, c in cols.items() if c is None]
     if missing: raise InputError(f"{path}: missing column(s) {'; '.join(missing)}; it has {', '.join(df.columns)}; nothing was imported")
@@ -680,7 +696,12 @@ class DawidSkene:
     prior: pd.Series # ANSWERS -> probability
     iterations: int
 
-    def labels(self) -> pd.Series: "The most probable answer per item."; return self.posterior.idxmax(axis=1)
+    def labels(self, answers:pd.DataFrame|None=None, # the assignments (item, answer): given, each item's label is one its workers gave
+              ) -> pd.Series:
+        "The most probable answer per item; with `answers`, the most probable of the answers the item got."
+        if answers is None: return self.posterior.idxmax(axis=1)
+        given = pd.crosstab(answers.item, answers.answer).reindex(index=self.posterior.index, columns=self.posterior.columns, fill_value=0) > 0
+        return self.posterior.where(given, -1).idxmax(axis=1)
     def accuracy(self) -> pd.Series:
         "Each worker's estimated accuracy: the prior-weighted diagonal of their confusion matrix."
         return pd.Series({w: float((np.diag(c.values) * self.prior.values).sum()) for w, c in self.confusion.items()})
@@ -804,7 +825,7 @@ def import_results(store:LabelStore, # the label store holding the batch
     fixed = cur[(cur.source == 'reviewer') & (cur['at'] >= exported) & cur.id.isin(list(gold))]  # >=: times are to the millisecond
     gold.update({i: to_answer(j, s) for i, j, s in zip(fixed.id, fixed.job_app, fixed.status)})  # a gold label a reviewer corrected since the export wins
     ds, mv = dawid_skene(answers, gold), majority_vote(answers)
-    chosen = ds.labels() if method == 'dawid-skene' else mv.answer
+    chosen = ds.labels(answers) if method == 'dawid-skene' else mv.answer  # with few answers per item, EM can drift to an answer nobody gave
     votes = answers.assign(agree=answers.answer.values == chosen.reindex(answers.item).values).groupby('item').agree.mean()
     confidence = pd.Series([ds.posterior.at[i, a] for i, a in chosen.items()], index=chosen.index)  # Dawid-Skene's probability of the chosen answer
     labels = pd.DataFrame({'answer': chosen, 'agreement': votes, 'n': mv.n, 'confidence': confidence,
