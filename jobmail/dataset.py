@@ -41,7 +41,9 @@ def sender_domain(sender:str, # a From address, with or without a display name
     return registrable_domain(sender_host(sender))
 
 # %% ../nbs/03_dataset.ipynb #c8062ed7
-TOKEN_RE = re.compile(r"https?://\S+|www\.\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\w+")
+_UNSPACED = '\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff'  # kana and Han: Chinese and Japanese put no spaces between words
+_WORD = rf"[{_UNSPACED}]|[^\W{_UNSPACED}]+"  # one character of those scripts, or a run of other word characters
+TOKEN_RE = re.compile(r"https?://\S+|www\.\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|" + _WORD)
 _DATE_WORDS = set('''january february march april may june july august september october november december jan feb mar apr
 jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday sunday mon tue wed thu fri sat sun
 janvier février mars avril mai juin juillet août septembre octobre novembre décembre lundi mardi mercredi jeudi
@@ -79,7 +81,7 @@ class _TokenHashes(dict):
         h = self[token] = zlib.crc32(mask_token(token).encode())
         return h
 
-_WORD_RE = re.compile(r"\w+")
+_WORD_RE = re.compile(_WORD)
 
 def _tokens(text):
     "`TOKEN_RE.findall(text)`, faster for the many texts that hold no URL or address."
@@ -629,11 +631,16 @@ def build_dataset(emails:pd.DataFrame, # an emails table with at least id, subje
     emails = emails.assign(**{c: emails[c].fillna('').astype(str) for c in ('id', 'subject', 'sender', 'text', 'source')
                               if emails[c].dtype != 'str' or emails[c].hasnans})
     n_input = len(emails)
+    no_id = emails.id.str.strip() == ''
+    if no_id.any():
+        _warn(notes, f"{int(no_id.sum())} email(s) have no id; left out")
+        emails = emails[~no_id]
+    # the same emails in any order give the same dataset, and keep the same one of the emails that share an id
+    emails = emails.sort_values('id' if emails.id.is_unique else list(REQUIRED_COLUMNS), kind='stable')
     duplicate = emails.id.duplicated()
     if duplicate.any():
         _warn(notes, f"{int(duplicate.sum())} email(s) repeat an earlier id; left out")
         emails = emails[~duplicate]
-    emails = emails.sort_values('id', kind='stable')  # the same emails in any order give the same dataset
     df, unlabeled = attach_labels(emails, labels, notes)  # empty emails too: their labels match their ids
     del emails
     empty = (df.subject.str.strip() == '') & (df.text.str.strip() == '')
@@ -671,7 +678,7 @@ def build_dataset(emails:pd.DataFrame, # an emails table with at least id, subje
     report = dict(
         params=dict(per_group=per_group, balance=balance, split=fractions.tolist(), by=by, seed=seed, threshold=threshold),
         input=dict(emails=n_input, labeled=int(len(names)), labels=None if labels is None else int(len(labels))),
-        dropped=dict(duplicate_ids=int(duplicate.sum()), empty=int(empty.sum()), unlabeled=unlabeled,
+        dropped=dict(no_id=int(no_id.sum()), duplicate_ids=int(duplicate.sum()), empty=int(empty.sum()), unlabeled=unlabeled,
                      cap=cap_dropped, balance=balance_dropped),
         groups=dict(before_cap=int(len(sizes_before)), over_cap=int((sizes_before > per_group).sum()),
                     sizes_before=_size_histogram(sizes_before), sizes_after=_size_histogram(sizes_after),
@@ -710,7 +717,7 @@ def plot_card(report:dict):
         axes[1].plot([int(k) for k in h], list(h.values()), 'o', alpha=0.7, label=name)
     axes[1].set(xscale='log', yscale='log', title='groups by size', xlabel='emails in group', ylabel='groups'); axes[1].legend()
     d = report['dropped']
-    stages = {'duplicate id': d['duplicate_ids'], 'empty': d['empty'], 'unlabeled': d['unlabeled'],
+    stages = {'no id': d['no_id'], 'duplicate id': d['duplicate_ids'], 'empty': d['empty'], 'unlabeled': d['unlabeled'],
               'cap': sum(d['cap'].values()), 'balance': sum(sum(v.values()) for v in d['balance'].values())}
     axes[2].barh(list(stages), list(stages.values())); axes[2].set_title('emails dropped per stage')
     fig.tight_layout()
@@ -725,7 +732,7 @@ def card_markdown(report:dict) -> str:
         f"Split by {p['by']} {p['split']}, at most {p['per_group']} per template group (threshold {p['threshold']}), "
         f"job_app share {p['balance']}, seed {p['seed']}.",
         '## Emails per split and label', dataset_card(report).to_markdown(),
-        '## Dropped', f"duplicate ids {d['duplicate_ids']}, empty {d['empty']}, unlabeled {d['unlabeled']}; "
+        '## Dropped', f"no id {d['no_id']}, duplicate ids {d['duplicate_ids']}, empty {d['empty']}, unlabeled {d['unlabeled']}; "
         f"by the cap: {d['cap']}; by balancing: {d['balance']}",
         '## Template groups', f"{report['groups']['before_cap']} groups, {report['groups']['over_cap']} over the cap, "
         f"{report['groups']['across_splits']} in more than one split; {report['groups']['identical_across_splits']} identical emails "

@@ -144,12 +144,21 @@ _re_attribution = re.compile(r'(?im)^(?:on\b[^\n]*?(?:\n[^\n]*?)?\bwrote:|le\b[^
                              r'|el\b[^\n]*?\bescribi[óo]:|-{2,}\s*original\s+message\s*-{2,}'
                              r'|(?:from|sent|to|cc|subject|date|de|envoy[ée]|à|objet|von|gesendet|an|betreff)\s*:[^\n]*)[ \t]*$')
 
+_LONGEST_WORD = 40  # a longer run without a space (Chinese or Japanese text, an encoded blob) is cut inside, not dropped whole
+
+def _cut(text:str, n:int) -> str:
+    "`text` cut to `n` characters at a word boundary."
+    if len(text) <= n: return text
+    head = text[:n]
+    cut = head.rsplit(' ', 1)[0]
+    return cut if len(head) - len(cut) <= _LONGEST_WORD else head
+
 def quoted_view(quoted:str, # the quoted part of a reply (`jobmail.ingest`'s `quoted` column)
                 n:int=QUOTE_CHARS, # characters to keep
                ) -> str:
     "The message a reply answers, as a model reads it: quote marks and attribution lines dropped, normalised, cut to `n` characters."
     out = normalize_text(_re_attribution.sub('', _re_quote_marks.sub('', _str(quoted))))
-    return out if len(out) <= n else out[:n].rsplit(' ', 1)[0]
+    return _cut(out, n)
 
 def model_input(subject:str='', # the decoded subject
                 sender:str='', # the From header
@@ -164,9 +173,7 @@ def model_input(subject:str='', # the decoded subject
     if (s := normalize_text(_str(subject))): parts += ['xxsubj', s]
     if (b := normalize_text(_str(text))): parts += ['xxbody', b]
     if (q := quoted_view(quoted)): parts += ['xxquote', q]
-    out = ' '.join(parts)
-    if len(out) > max_chars: out = out[:max_chars].rsplit(' ', 1)[0]
-    return out
+    return _cut(' '.join(parts), max_chars)
 
 
 # %% ../nbs/02_text.ipynb #1f88b60d
