@@ -340,6 +340,7 @@ def openapi_spec(cfg:ServerConfig) -> dict:
     retry = {'Retry-After': {'schema': {'type': 'integer'}, 'description': "seconds to wait before retrying"}}
     not_ready = answer("not ready (the model is loading, failed to load or stalled, or the server is draining)", 'Readiness')
     secured = [{'bearer': []}] if cfg.auth else []
+    denied = {'401': answer("no bearer token"), '403': answer("wrong bearer token")} if cfg.auth else {}
     return {
         'openapi': '3.1.0',
         'info': {'title': 'jobmail inference server', 'version': '1',
@@ -349,14 +350,14 @@ def openapi_spec(cfg:ServerConfig) -> dict:
                 'summary': "Classify one email or a list of emails", 'security': secured,
                 'requestBody': {'required': True, 'content': {'application/json': {'schema': {'$ref': '#/components/schemas/ClassifyRequest'}}}},
                 'responses': {'200': answer("one result per email, in order", 'ClassifyResponse'),
-                              '400': answer("malformed body; `field` names the part"), '401': answer("no bearer token"),
-                              '403': answer("wrong bearer token"),
+                              '400': answer("malformed body; `field` names the part"), **denied,
                               '413': answer(f"body over {cfg.max_request_bytes} bytes or over {cfg.max_emails} emails"),
                               '415': answer("the body is not sent as Content-Type: application/json"),
+                              '500': answer("the model failed on this request (prediction_failed), or a bug (internal_error)"),
                               '503': answer("the queue is full or the model is not ready: retry later", headers=retry),
                               '504': answer(f"no answer within {cfg.deadline_s:g} s")}}},
             '/v1/model': {'get': {'summary': "The model's version and card summary", 'security': secured,
-                                  'responses': {'200': {'description': "version, card summary, batching settings"}, '503': not_ready}}},
+                                  'responses': {'200': {'description': "version, card summary, batching settings"}, **denied, '503': not_ready}}},
             '/healthz': {'get': {'summary': "The process is alive", 'responses': {'200': {'description': "alive"}}}},
             '/readyz': {'get': {'summary': "The model is loaded and warmed, and the server is not draining",
                                 'responses': {'200': answer("ready", 'Readiness'), '503': not_ready}}},
@@ -665,8 +666,10 @@ def create_app(config:ServerConfig|dict|None=None, # settings; None reads JOBMAI
         # a chunked body has no Content-Length for werkzeug to refuse, and its stream stops at the limit without saying so;
         # with neither (the server sets no wsgi.input_terminated) there is no body: reading the socket would wait for ever
         chunked = request.content_length is None and 'wsgi.input_terminated' in request.environ
+        too_large = ApiError(413, 'request_entity_too_large', f"the body is over {cfg.max_request_bytes} bytes")
+        if (request.content_length or 0) > cfg.max_request_bytes: raise too_large  # as the chunked body's, not werkzeug's reason without the limit
         body = _read_chunked(request.environ['wsgi.input'], cfg.max_request_bytes) if chunked else request.get_data(cache=False)
-        if len(body) > cfg.max_request_bytes: raise ApiError(413, 'request_entity_too_large', f"the body is over {cfg.max_request_bytes} bytes")
+        if len(body) > cfg.max_request_bytes: raise too_large
         try: payload = json.loads(body)
         except (ValueError, RecursionError): raise ApiError(400, 'invalid_json', "the body is not JSON (UTF-8)", '$') from None
         rows = [email_row(kind, obj) for kind, obj in parse(payload)]

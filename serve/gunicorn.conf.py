@@ -3,9 +3,11 @@
 Sizing. Inference is the work; HTTP threads mostly wait. On a GPU run one worker per GPU (JOBMAIL_WORKERS=1 in
 the image; one GPU per container), so that every request meets in one batching queue. On CPU there are
 cores // JOBMAIL_TORCH_THREADS workers (default min(4, cores) threads: one worker on up to 4 cores), and each
-worker's model uses cores // workers torch threads, so workers x torch threads = cores. Each worker runs JOBMAIL_THREADS HTTP threads (default 128): more than the
-queue (JOBMAIL_SERVE_QUEUE_SIZE, 64 emails) plus a batch can hold, so that when the queue is full there is
-always a free thread to answer 503 at once instead of leaving requests waiting for a thread.
+worker's model uses JOBMAIL_TORCH_THREADS torch threads when it is set, else cores // workers, so workers x torch threads = cores.
+Each worker runs JOBMAIL_THREADS HTTP threads (default: the queue, JOBMAIL_SERVE_QUEUE_SIZE, plus a batch,
+JOBMAIL_SERVE_MAX_BATCH, plus 32; 128 with their defaults): more than the requests the queue and a batch can hold,
+so that when the queue is full there is always a free thread to answer 503 at once instead of leaving requests
+waiting for a thread, past their deadline.
 
 The app is not preloaded: each worker imports serve/wsgi.py after the fork and loads the model there (CUDA and
 torch threads do not survive a fork). On SIGTERM each worker reports draining on /readyz, keeps accepting for
@@ -24,7 +26,9 @@ wsgi_app = 'wsgi:app'
 bind = os.environ.get('JOBMAIL_BIND', '0.0.0.0:8080')
 worker_class = 'gthread'
 workers = int(os.environ.get('JOBMAIL_WORKERS', max(1, _cores // _torch_threads)))
-threads = int(os.environ.get('JOBMAIL_THREADS', 128))
+# each queued or batched request holds a thread: fewer threads than that and the others wait for one, unanswered (ServerConfig's defaults)
+threads = int(os.environ.get('JOBMAIL_THREADS', int(os.environ.get('JOBMAIL_SERVE_QUEUE_SIZE', 64)) + int(os.environ.get('JOBMAIL_SERVE_MAX_BATCH', 32)) + 32))
+worker_connections = max(1000, 2 * threads)  # gunicorn's default, or room for kept-alive connections beside a thread each
 preload_app = False
 timeout = 60  # heartbeat: the model loads in a background thread, so a worker boots fast
 # after SIGTERM a worker accepts for the drain delay, then answers what it has (up to deadline_s): by default allow both
@@ -35,7 +39,7 @@ accesslog = os.environ.get('JOBMAIL_ACCESS_LOG', '-') or None  # method, path, s
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 errorlog = '-'
 
-os.environ.setdefault('JOBMAIL_SERVE_TORCH_THREADS', str(max(1, _cores // workers)))  # workers x torch threads = cores
+os.environ.setdefault('JOBMAIL_SERVE_TORCH_THREADS', os.environ.get('JOBMAIL_TORCH_THREADS') or str(max(1, _cores // workers)))  # as set, else workers x torch threads = cores
 # /metrics adds up every worker's numbers through files in this folder (prometheus_client multiprocess mode):
 # PROMETHEUS_MULTIPROC_DIR when set, else a temporary folder of this server's own, removed when it exits.
 # Which folder is this server's own is kept in the environment: a reload (SIGHUP) runs this file again, with the
