@@ -258,6 +258,7 @@ def train_lm(texts:list[str], # the LM corpus (`lm_corpus`)
              show:bool=False, # display the perplexity plot (notebooks)
              minutes:float|None=None, # time budget: as many of `epochs` as fit, timed on a probe of a few batches of all layers
              clip:float|None=None, # clip the gradient norm to this (0.25 is AWD-LSTM's); None does not clip
+             corpus:dict|None=None, # how `texts` were made (tables, `lm_corpus`'s options), recorded in lm.json
             ) -> Path:
     "Fine-tune an AWD-LSTM LM on `texts` and write the LM directory (encoder, vocab, lm.json, perplexity.png)."
     out = Path(out)
@@ -304,7 +305,7 @@ def train_lm(texts:list[str], # the LM corpus (`lm_corpus`)
                 pretrained_files=[str(f) for f in files] if files else None, n_texts=len(texts), vocab_size=len(vocab),
                 n_train_tokens=int(sum(len(t) for t in dls.train_ds.items['text'])) if hasattr(dls.train_ds, 'items') else None,
                 epochs=len(history), epochs_requested=epochs, stopped_by_budget=len(history) < epochs, minutes=minutes, clip=clip, probed_epoch_seconds=epoch_seconds, stages=stages, history=history, perplexities=[h['perplexity'] for h in history],
-                seconds=round(time.time() - t0, 1), seed=seed)
+                seconds=round(time.time() - t0, 1), seed=seed, corpus=corpus)
     (out/'lm.json').write_text(json.dumps(meta, indent=1, default=str))
     fig = _plot_perplexity(history, out/'perplexity.png')
     if show: plt.show()
@@ -341,7 +342,8 @@ def lm_cli(*emails:str, # tables of unlabeled email (emails/dataset tables, or c
                      max_chars=max_chars, max_docs=max_docs, seed=seed)  # before the corpus is read
     texts = lm_corpus([read_table(p) for p in emails], max_chars=max_chars, max_docs=max_docs, seed=seed)
     print(f"LM corpus: {len(texts):,} texts")
-    path = train_lm(texts, Output, size=size, pretrained=pretrained, epochs=epochs, lr=lr, bs=bs, max_vocab=max_vocab, seed=seed, minutes=minutes, clip=clip)
+    path = train_lm(texts, Output, size=size, pretrained=pretrained, epochs=epochs, lr=lr, bs=bs, max_vocab=max_vocab, seed=seed, minutes=minutes, clip=clip,
+                    corpus=dict(tables=[str(Path(p).resolve()) for p in emails], max_chars=max_chars, max_docs=max_docs))
     meta = load_lm_dir(path)
     if meta['stopped_by_budget']: print(f"the {minutes:g}-minute budget stopped training after {meta['epochs']} of {epochs} epochs")
     print(f"perplexity by epoch: {', '.join(f'{p:.1f}' for p in meta['perplexities'])}; LM directory: {path}")

@@ -624,6 +624,7 @@ def _output_lock(out:Path):
     "Hold `OUT.lock` beside `out` while a run writes it: another run into `out` is refused at once, naming this one; the system releases a killed run's lock."
     import fcntl
     lock = out.with_name(out.name + '.lock')
+    made = [d for d in (lock.parent, *lock.parent.parents) if not d.exists()]  # deepest first
     lock.parent.mkdir(parents=True, exist_ok=True)
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
@@ -643,6 +644,9 @@ def _output_lock(out:Path):
     finally:
         lock.unlink(missing_ok=True)  # removed while still held: a run that opened it meanwhile finds it gone and makes its own
         _HELD_LOCKS.discard(fd); os.close(fd)
+        for d in made:  # the folders made for a run that wrote nothing into them (a refused one) go with it
+            try: d.rmdir()
+            except OSError: break
 
 def _write_part(parts:Path, n:int, df:pd.DataFrame):
     tmp = parts/f'.part-{n:06d}.tmp'
@@ -766,8 +770,7 @@ def predict_files(model:str, # a model directory or store URL[@ref]
         counts['seconds'] = round(time.perf_counter() - t0, 2)
         result = _joined(out, parts)
         if adapt: result, counts['job_app_share'] = adapt_results(result)
-        tmp = out.with_name('.' + out.name + '.tmp' + out.suffix)
-        write_table(result, tmp); os.replace(tmp, out)
+        write_table(result, out)  # whole or not at all
         shutil.rmtree(parts)
         return {**counts, 'errors': int(result['error'].notna().sum()), 'total': len(result), 'out': str(out)}
 

@@ -508,9 +508,9 @@ def _pull_folder(tmp:Path):
     finally: os.close(fd)
 
 def _remove_killed_pulls(dest:Path):
-    "Remove the temporary folders that killed pulls into `dest` left, beside it (`.NAME.partial-*`) or in it (`.tmp-pull.*`); not those of pulls still running."
+    "Remove the temporary folders that killed pulls into `dest` left, beside it (`.NAME.partial-*`, `.NAME.damaged-*`) or in it (`.tmp-pull.*`); not those of pulls still running."
     import fcntl
-    try: beside = [p for p in dest.parent.iterdir() if p.name.startswith(f'.{dest.name}.partial-')]
+    try: beside = [p for p in dest.parent.iterdir() if p.name.startswith((f'.{dest.name}.partial-', f'.{dest.name}.damaged-'))]
     except OSError: beside = []  # no folder there yet, or one this user may write in but not list
     for left in beside + (list(dest.glob(f'{TMP_PREFIX}pull.*')) if dest.is_dir() else []):
         try: fd = os.open(left, os.O_RDONLY)
@@ -694,7 +694,12 @@ class FileStore(Store):
         try:
             try: os.link(tmp, path)
             except FileExistsError: raise _Conflict(key) from None
-        finally: os.unlink(tmp)
+            except OSError:  # a filesystem without hard links (exFAT, some SMB and FUSE mounts): created under the store's lock
+                with self._locked():
+                    if path.exists(): raise _Conflict(key) from None
+                    os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
 
     def _keys(self, prefix):
         base = self._path(prefix.rstrip('/'))
