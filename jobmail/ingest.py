@@ -124,6 +124,8 @@ def _unencoded(chunk:bytes, charset:str|None=None) -> str:
     except UnicodeDecodeError: text = chunk.decode('latin-1')  # a literal backslash-u in the text: keep it as it came
     return _unescape_surrogates(text, charset)
 
+_MAX_HEADER_INPUT = 64 * MAX_HEADER_CHARS  # decoding takes time in the square of a header's encoded words: longer ones are cut first
+
 def header_text(value, # a header value: str, `email.header.Header` or None
                 charset:str|None=None, # the charset to try first for raw 8-bit bytes (e.g. the body's)
                ) -> str:
@@ -133,7 +135,8 @@ def header_text(value, # a header value: str, `email.header.Header` or None
         return value.strip()[:MAX_HEADER_CHARS]  # the common case, fast
     try:
         if isinstance(value, Header) or '=?' in str(value):
-            value = ''.join(v if isinstance(v, str) else decode_bytes(v, cs) if cs else _unencoded(v, charset) for v, cs in decode_header(value))
+            words = decode_header(value if isinstance(value, Header) else str(value)[:_MAX_HEADER_INPUT])
+            value = ''.join(v if isinstance(v, str) else decode_bytes(v, cs) if cs else _unencoded(v, charset) for v, cs in words)
         else: value = str(value)
     except Exception: value = str(value)
     return ' '.join(_unescape_surrogates(value, charset).split())[:MAX_HEADER_CHARS]
