@@ -150,10 +150,11 @@ def find_lr(learn, # a fastai `Learner`, frozen as the stage needs
     check_num_it(num_it)
     sug = learn.lr_find(start_lr=1e-6, end_lr=1, suggest_funcs=(steep, valley), num_it=num_it, show_plot=True)
     fig = plt.gcf()
-    fig.suptitle(name, fontsize=9)
-    if out is not None: fig.savefig(Path(out)/f'{name}.png', dpi=80)
-    if show: plt.show()
-    else: plt.close(fig)
+    try:
+        fig.suptitle(name, fontsize=9)
+        if out is not None: fig.savefig(Path(out)/f'{name}.png', dpi=80)
+        if show: plt.show()
+    finally: plt.close(fig)  # shown or not, saved or not: a non-interactive backend's plt.show() left each sweep's figure open
     early = 1e-6 * (1 / 1e-6) ** (1 / 3)  # the first third of the sweep's range; the sweep may stop early, so not of what it recorded
     if sug.steep >= early and sug.steep >= sug.valley / 10: return float(sug.steep), f"steep {sug.steep:.1e} (valley {sug.valley:.1e})"
     why = 'lies in the noisy start of the sweep' if sug.steep < early else 'is more than 10x below valley'

@@ -156,17 +156,21 @@ def plot_confusion(job_app, job_app_pred, status, status_pred, title:str='') -> 
 def plot_pr_calibration(job_app, job_app_prob, baseline_prob=None,
                         model:str='model', # the model's name in the legend (`MODEL_NAMES`)
                        ) -> plt.Figure:
-    "Precision-recall curve and reliability diagram of the job_app probabilities (and the baseline's)."
+    "Precision-recall curve and reliability diagram of the job_app probabilities (and the baseline's); none when the rows hold one job_app class."
     fig, axs = plt.subplots(1, 2, figsize=(10, 4))
+    one_class = len(set(job_app)) < 2
     for name, prob in [(model, job_app_prob), ('TF-IDF baseline', baseline_prob)]:
-        if prob is None or len(set(job_app)) < 2: continue
+        if prob is None or one_class: continue
         p, r, _ = precision_recall_curve(job_app, prob)
         axs[0].plot(r, p, label=f'{name} (AP {average_precision_score(job_app, prob):.3f})')
         frac, mean = calibration_curve(job_app, prob, n_bins=10, strategy='uniform')
         axs[1].plot(mean, frac, marker='o', label=name)
-    axs[0].set_xlabel('recall'); axs[0].set_ylabel('precision'); axs[0].set_title('job_app precision-recall'); axs[0].legend()
+    axs[0].set_xlabel('recall'); axs[0].set_ylabel('precision'); axs[0].set_title('job_app precision-recall')
     axs[1].plot([0, 1], [0, 1], 'k--', lw=1); axs[1].set_xlabel('predicted probability'); axs[1].set_ylabel('fraction job applications')
-    axs[1].set_title('job_app calibration'); axs[1].legend()
+    axs[1].set_title('job_app calibration')
+    for ax in axs:  # one class: no curve to draw, said on the plot (an empty legend was two matplotlib warnings)
+        if one_class: ax.text(0.5, 0.5, 'the rows hold one job_app class:\nno curve', ha='center', va='center', transform=ax.transAxes)
+        else: ax.legend()
     fig.tight_layout()
     return fig
 
@@ -236,6 +240,8 @@ def evaluate(model_dir, # a model directory, or a store URL with @version or @al
     base, train = None, dataset[in_train]
     if (in_train & scored).any():
         res['baseline_skipped'] = f"{int((in_train & scored).sum())} of the {len(df)} scored rows are the train split the TF-IDF baseline learns from: it is not scored on them"
+    elif baseline and not len(train):
+        res['baseline_skipped'] = f"the dataset has {'no split column' if splits is None else 'no train rows'}: no TF-IDF baseline to train"
     elif len(train) and len(set(labels_of(train)[0])) < 2:
         res['baseline_skipped'] = "the train split holds one job_app class only: no TF-IDF baseline to train"
     elif len(train):
@@ -248,13 +254,15 @@ def evaluate(model_dir, # a model directory, or a store URL with @version or @al
     figs = {'confusion': plot_confusion(job_app, pred['job_app_pred'].to_numpy(), status, pred['status_pred'].to_numpy(), f'({split or "all"})'),
             'job_app_pr_calibration': plot_pr_calibration(job_app, pred['job_app_prob'].to_numpy(), None if base is None else base['job_app_prob'].to_numpy(),
                                                           MODEL_NAMES.get(res['model_kind'], 'model'))}
-    if out is not None and (Path(out)/MANIFEST).is_file():  # a sealed model directory: the evaluation joins a copy, sealed, that takes its place
-        with staged_model_dir(out, update=True) as stage: _write_evaluation(stage, res, figs)
-    elif out is not None: Path(out).mkdir(parents=True, exist_ok=True); _write_evaluation(Path(out), res, figs)
-    if show:
-        print(summary_table(res).to_string()); print(pd.DataFrame(res['per_source']).round(3).to_string()); print(errors.to_string())
-        plt.show()
-    for fig in figs.values(): plt.close(fig)
+    try:
+        if out is not None and (Path(out)/MANIFEST).is_file():  # a sealed model directory: the evaluation joins a copy, sealed, that takes its place
+            with staged_model_dir(out, update=True) as stage: _write_evaluation(stage, res, figs)
+        elif out is not None: Path(out).mkdir(parents=True, exist_ok=True); _write_evaluation(Path(out), res, figs)
+        if show:
+            print(summary_table(res).to_string()); print(pd.DataFrame(res['per_source']).round(3).to_string()); print(errors.to_string())
+            plt.show()
+    finally:  # a failed write too: each failed evaluation left its two figures open
+        for fig in figs.values(): plt.close(fig)
     return res
 
 def _write_evaluation(out:Path, res:dict, figs:dict):
