@@ -80,6 +80,8 @@ def build_ensemble(first, # a model directory (ULMFiT or linear)
     "Copy two model directories into `out` as one ensemble with weights chosen per head on `valid` (rows of a `split` other than valid refused), and seal it."
     first, second, out = Path(first), Path(second), Path(out)
     if out.exists(): raise InputError(f"{out} exists; an ensemble is written to a new directory")
+    for member in (first, second):  # the members are copied into it: inside one, it would copy its own copy without end
+        if out.resolve().is_relative_to(member.resolve()): raise InputError(f"{out} lies inside the member {member}; write the ensemble outside its members")
     model_dir_files(out)  # a folder this user cannot write in is refused before the members score anything
     metas = [read_model_json(first), read_model_json(second)]
     for member in (first, second):
@@ -111,6 +113,7 @@ def ensemble_cli(first:str, # a model directory (`jobmail train`, either --model
                  weight:float=None, # the first model's weight instead of choosing one
                 ):
     "Join two model directories into one ensemble model, weights chosen on the dataset's valid split."
+    if dataset is None and weight is None: raise InputError("give --dataset (the weights are chosen on its valid split) or --weight")
     valid = None
     if dataset is not None:
         df = read_table(dataset)

@@ -260,6 +260,13 @@ class LinearModel:
             meta, arrays = json.loads((path/'linear.json').read_text()), load_file(str(path/'linear.safetensors'))
             heads = {name: LinearHead(h['classes'], arrays[f'{name}_coef'], arrays[f'{name}_intercept'], h['temperature'])
                      for name, h in meta['heads'].items()}
-            return cls(TfidfFeatures.from_state(meta['features'], arrays), heads)
+            features = TfidfFeatures.from_state(meta['features'], arrays)
         except (OSError, ValueError, KeyError, TypeError, SafetensorError) as e:  # a truncated or edited file, an array missing
             raise ModelError(f"{path}: cannot read the linear model ({type(e).__name__}: {e})") from None
+        n_terms = sum(len(v.vocabulary_) for v in features.parts.values())
+        for name, h in heads.items():  # weights from another model: refused here, not on every email scored
+            rows = 1 if len(h.classes) == 2 else len(h.classes)
+            if h.coef.shape != (rows, n_terms) or h.intercept.shape != (rows,):
+                raise ModelError(f"{path}: cannot read the linear model (the {name} head's weights have shape {h.coef.shape} and intercept "
+                                 f"{h.intercept.shape}, expected ({rows}, {n_terms}) and ({rows},) for its {len(h.classes)} classes and {n_terms} terms)")
+        return cls(features, heads)
