@@ -48,7 +48,7 @@ def model_predictions(model_dir, # a model directory (`jobmail train`, any model
                       df:pd.DataFrame, # emails or dataset rows to score
                       bs:int=64, # batch size
                      ) -> pd.DataFrame:
-    "Per row: `job_app_prob`, `job_app_pred`, `status_pred` and `p_<status>` columns, as `jobmail.predict.Predictor` serves them."
+    "Per row: `job_app_prob`, `job_app_pred`, `status_pred` (None without a status head) and `p_<status>` columns, as `jobmail.predict.Predictor` serves them."
     res = Predictor(model_dir, backend='fp32', batch_size=bs, all_status=True).predict_df(df)
     failed = res['error'].notna().to_numpy()
     if failed.any():
@@ -59,7 +59,7 @@ def model_predictions(model_dir, # a model directory (`jobmail train`, any model
     out['job_app_prob'] = res['job_app_prob'].to_numpy(float)
     probs = pd.DataFrame(list(res['status_probs']), index=df.index).fillna(0.0)
     for c in probs.columns: out[f'p_{c}'] = probs[c]
-    out['status_pred'] = probs.idxmax(axis=1).astype(object) if len(probs.columns) else ''
+    out['status_pred'] = probs.idxmax(axis=1).astype(object) if len(probs.columns) else None
     out['job_app_pred'] = job_app_decision(out['job_app_prob'])
     return out
 
@@ -103,9 +103,9 @@ def wilson_interval(k:int, # successes (emails classified right)
 def classification_metrics(job_app:np.ndarray, # true job_app
                            status:np.ndarray, # true status ('' where job_app is false)
                            job_app_prob:np.ndarray, # predicted probability that job_app is true
-                           status_pred:np.ndarray, # predicted status of every row
+                           status_pred:np.ndarray, # predicted status of every row (None everywhere: a model without a status head)
                           ) -> dict:
-    "job_app and status metrics: accuracy, per-class P/R/F1, macro-F1, ECE; status on the true job applications. No rows: NaN job_app figures."
+    "job_app and status metrics: accuracy, per-class P/R/F1, macro-F1, ECE; status on the true job applications. No rows: NaN job_app figures; no status predictions: no status figures."
     job_app, pred = np.asarray(job_app, dtype=bool), job_app_decision(job_app_prob)
     m = dict(n=int(len(job_app)), job_app=dict(accuracy=float(accuracy_score(job_app, pred)) if len(job_app) else np.nan,
              accuracy_ci95=wilson_interval(int((pred == job_app).sum()), len(job_app)),
@@ -113,6 +113,9 @@ def classification_metrics(job_app:np.ndarray, # true job_app
              per_class=per_class(job_app, pred, [False, True]), ece=expected_calibration_error(job_app, job_app_prob)))
     if len(set(job_app)) == 2: m['job_app']['average_precision'] = float(average_precision_score(job_app, job_app_prob))
     st_true, st_pred = status[job_app], status_pred[job_app]
+    if len(status_pred) and pd.isna(status_pred).all():  # not zeros, as if every status were wrong
+        m['status'] = dict(n=int(job_app.sum()), accuracy=None, macro_f1=None, macro_f1_core=None, core_classes=[], per_class={})
+        return m
     present = [s for s in ('applied', 'interview', 'assessment', 'offer', 'rejection', 'other') if s in set(st_true) | set(st_pred)]
     core = [s for s in CORE_STATUSES if s in set(st_true) | set(st_pred)]  # a wrong 'other' costs even in a mailbox with none
     m['status'] = dict(n=int(job_app.sum()), accuracy=float(accuracy_score(st_true, st_pred)) if job_app.any() else None,
@@ -147,7 +150,9 @@ def plot_confusion(job_app, job_app_pred, status, status_pred, title:str='') -> 
     axs[0].set_title(f'job_app {title}')
     ja = job_app.astype(bool)
     labels = [s for s in ('applied', 'interview', 'assessment', 'offer', 'rejection', 'other') if s in set(status[ja]) | set(status_pred[ja])]
-    if labels:
+    if len(status_pred) and pd.isna(status_pred).all():
+        axs[1].text(0.5, 0.5, 'no status predictions:\nthe model has no status head', ha='center', va='center', transform=axs[1].transAxes)
+    elif labels:
         ConfusionMatrixDisplay(confusion_matrix(status[ja], status_pred[ja], labels=labels), display_labels=labels).plot(ax=axs[1], colorbar=False, xticks_rotation=45)
     axs[1].set_title(f'status (true job applications) {title}')
     fig.tight_layout()
@@ -229,6 +234,8 @@ def evaluate(model_dir, # a model directory, or a store URL with @version or @al
     if splits is not None and (trained := int((splits[scored] == 'train').sum())):
         res['train_rows_scored'] = (f"{trained} of the {len(df)} scored rows are the train split, the rows `jobmail train` fits the model on: "
                                     "its figures on them are optimistic, not what it does on new mail")
+    if pred['status_pred'].isna().all():
+        res['status_skipped'] = "the model has no status head (it was trained on job applications of one status): no status figures"
     sure = sure_labels(df)
     if not sure.any(): res['sure_labels_skipped'] = f"none of the {len(df)} scored rows has a sure label (label_confidence >= {SURE_LABEL})"
     elif not sure.all():
@@ -249,7 +256,7 @@ def evaluate(model_dir, # a model directory, or a store URL with @version or @al
         res['baseline'] = classification_metrics(job_app, status, base['job_app_prob'].to_numpy(), base['status_pred'].to_numpy())
         if 'sure_labels' in res: res['sure_labels']['baseline'] = classification_metrics(
             job_app[sure], status[sure], base['job_app_prob'].to_numpy()[sure], base['status_pred'].to_numpy()[sure])
-    for note in ('train_rows_scored', 'sure_labels_skipped', 'baseline_skipped'):
+    for note in ('train_rows_scored', 'status_skipped', 'sure_labels_skipped', 'baseline_skipped'):
         if note in res: print(f"note: {res[note]}")
     figs = {'confusion': plot_confusion(job_app, pred['job_app_pred'].to_numpy(), status, pred['status_pred'].to_numpy(), f'({split or "all"})'),
             'job_app_pr_calibration': plot_pr_calibration(job_app, pred['job_app_prob'].to_numpy(), None if base is None else base['job_app_prob'].to_numpy(),
