@@ -672,8 +672,20 @@ class FileStore(Store):
                 ):
         self.root = Path(root).expanduser().absolute()
         self.url = self.root.as_uri()
+        self._checked = False
 
-    def _path(self, key:str) -> Path: return self.root.joinpath(*key.split('/'))
+    def _path(self, key:str) -> Path:
+        if not self._checked: self._check_root()
+        return self.root.joinpath(*key.split('/'))
+
+    def _check_root(self):
+        "Refuse a root that is a file, or a folder of other things with no store in it: a mistyped path read as an empty store."
+        if self.root.is_file(): raise StoreError(f"{self.root}: a file, not a store folder")
+        if self.root.is_dir() and (names := sorted(p.name for p in self.root.iterdir() if not p.name.startswith('.'))) \
+                and not {'records', 'versions', 'aliases'} & set(names):
+            raise StoreError(f"{self.root}: not a jobmail store (it holds {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); "
+                             "give a store's folder, or a new or empty one")
+        self._checked = True
 
     def _read(self, key):
         try: data = self._path(key).read_bytes()

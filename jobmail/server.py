@@ -766,7 +766,10 @@ def serve_cli(model:str=None, # model dir, or store URL with an optional @versio
     if max_batch is not None and max_batch < 1: raise InputError(f"--max-batch {max_batch}: a forward pass takes at least 1 email (1 turns batching off)")
     try: socket.getaddrinfo(host, port)  # an unknown host is refused before the model loads, in one line saying which
     except socket.gaierror as e: raise InputError(f"--host {host}: {e.strerror}") from None
-    if model and '://' not in model and not Path(model).is_dir(): raise InputError(f"--model {model}: not a model directory or a store URL")
+    if model and '://' not in model:  # a folder that is no model is refused now, not reported by /readyz after the server started
+        if not Path(model).is_dir(): raise InputError(f"--model {model}: not a model directory or a store URL")
+        from jobmail.predict import read_model_json
+        read_model_json(model)
     cfg = ServerConfig.from_env(model=model or None, max_batch=max_batch, auth=False if no_auth else None)
     with _listen(host, port) as listener:  # bound before the model loads: a port in use is one line, not werkzeug's two after the loading began
         logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
