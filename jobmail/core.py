@@ -15,9 +15,9 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['STATUSES', 'STATUS_DEFINITIONS', 'STATUS_PRECEDENCE', 'EMAIL_COLUMNS', 'SPLITS', 'JobmailError', 'InputError',
-           'ModelError', 'StoreError', 'check_label', 'empty_emails', 'check_columns', 'check_splits', 'labels_of',
-           'check_seed', 'table_format', 'read_table', 'write_table', 'project_root', 'Config', 'get_config',
-           'shared_data']
+           'ModelError', 'StoreError', 'check_label', 'empty_emails', 'check_columns', 'split_names', 'check_splits',
+           'labels_of', 'check_seed', 'table_format', 'read_table', 'write_table', 'project_root', 'Config',
+           'get_config', 'shared_data']
 
 # %% ../nbs/00_core.ipynb #1723ef34
 STATUSES = ('applied', 'interview', 'assessment', 'offer', 'rejection', 'other')
@@ -105,12 +105,17 @@ def check_columns(df:pd.DataFrame, # a table a user handed us
 # %% ../nbs/00_core.ipynb #d53f66ff
 SPLITS = ('train', 'valid', 'test')
 
+def split_names(split:pd.Series, # a dataset table's split column
+               ) -> pd.Series:
+    "The splits as jobmail reads them: stripped and lowercased (' Train' is 'train'), other values as they are."
+    return split.map(lambda s: s.strip().lower() if isinstance(s, str) else s)
+
 def check_splits(df:pd.DataFrame, # a dataset table with a split column
                 ) -> pd.Series:
     "Each row's split, stripped and lowercased (' Train' is 'train'); `InputError` naming any that is not train, valid or test."
     check_columns(df, ['split'], 'dataset')
-    split = df['split'].map(lambda s: s.strip().lower() if isinstance(s, str) else s)
-    bad = sorted({repr(s) for s in split if s not in SPLITS})
+    split = split_names(df['split'])
+    bad = sorted({repr(s) for s in split if _missing(s) or s not in SPLITS})  # `in` would ask pandas' NA for a truth value
     if bad: raise InputError(f"split must be one of {', '.join(SPLITS)}, got {', '.join(bad[:5])}")
     return split
 

@@ -21,7 +21,7 @@ from sklearn.metrics import (accuracy_score, precision_recall_fscore_support, f1
 from sklearn.calibration import calibration_curve
 from scipy.stats import binomtest
 
-from .core import InputError, ModelError, check_splits, labels_of, read_table
+from .core import SPLITS, InputError, ModelError, check_splits, labels_of, read_table
 from .dataset import label_confidence
 from .text import model_inputs
 from .predict import Predictor, read_model_json, store_ref
@@ -301,6 +301,7 @@ def evaluate_cli(model_dir:str, # a model directory (`jobmail train`), or a stor
                  baseline:bool=True, # train the TF-IDF baseline on the train split's labeled rows and score it (--no-baseline skips it)
                 ):
     "Evaluate a model directory on a dataset split, with a TF-IDF baseline side by side."
+    if split.strip().lower() not in (*SPLITS, 'all'): raise InputError(f"--split {split!r}: use {', '.join(SPLITS)} or all")
     res = evaluate(model_dir, read_table(data), split=None if split.strip().lower() == 'all' else split, out=Output, baseline=baseline)
     name = MODEL_NAMES.get(res['model_kind'], 'model')
     for part in (res, res.get('sure_labels')):

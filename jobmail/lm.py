@@ -18,8 +18,10 @@ from fastcore.script import call_parse
 from fastai.text.all import (AWD_LSTM, TextBlock, DataBlock, ColReader, RandomSplitter, language_model_learner,
                              awd_lstm_lm_config, awd_lstm_clas_config, accuracy, Perplexity, URLs, set_seed,
                              fastai_cfg, untar_data, defaults, ShortEpochCallback, GradientClip)
+import fastai.data
+from fastdownload.core import check as archive_checks_out, checks_module
 
-from .core import InputError, ModelError, check_seed, read_table, get_config
+from .core import InputError, ModelError, _missing, check_seed, read_table, get_config, split_names
 
 # %% auto #0
 __all__ = ['LM_SIZES', 'awd_config', 'download_wt103', 'pretrained_files', 'lm_corpus', 'lm_dataloaders', 'check_lm_options',
@@ -80,9 +82,10 @@ def download_wt103(url:str=URLs.WT103_FWD, # fastai's Wikitext-103 archive
     name = url.split('/')[-1]
     folder = fastai_cfg().path('model')/name.removesuffix('.tgz')
     if folder.is_dir() and list(folder.glob('*.pth')): return folder
-    if not _reachable(url, timeout):
-        raise ModelError(f"cannot download the Wikitext-103 weights: {urlparse(url).hostname} is unreachable; {_FIXES}")
     arch, ok = fastai_cfg().path('archive')/name, False  # fastdownload locks `.lock`, downloads into `.part`, then keeps the archive there
+    cached = arch.exists() and archive_checks_out(checks_module(fastai.data), url, arch)  # with the size and hash fastai lists, if any: it extracts it, offline too
+    if not cached and not _reachable(url, timeout):
+        raise ModelError(f"cannot download the Wikitext-103 weights: {urlparse(url).hostname} is unreachable; {_FIXES}")
     try:
         old = socket.getdefaulttimeout()
         socket.setdefaulttimeout(60)
@@ -114,8 +117,9 @@ def lm_corpus(tables:list[pd.DataFrame], # emails/dataset tables or text corpora
              ) -> list[str]:
     "Distinct model input texts of `tables` for language-model fine-tuning, without the test split's emails: their rows, ids and texts in any table."
     inputs = [model_inputs(df, max_chars=max_chars) for df in tables]
-    tests = [(df['split'] == 'test').tolist() if 'split' in df.columns else [False] * len(df) for df in tables]
-    ids = [['' if i is None or i != i else str(i) for i in df['id']] if 'id' in df.columns else [''] * len(df) for df in tables]
+    tests = [(split_names(df['split']) == 'test').fillna(False).astype(bool).tolist() if 'split' in df.columns else [False] * len(df)  # NA: not 'test'
+             for df in tables]  # 'Test ' is test, as `jobmail train` and `evaluate` read it
+    ids = [['' if _missing(i) else str(i) for i in df['id']] if 'id' in df.columns else [''] * len(df) for df in tables]
     test_texts = {t for ts, fs in zip(inputs, tests) for t, f in zip(ts, fs) if f}
     test_ids = {i for ii, fs in zip(ids, tests) for i, f in zip(ii, fs) if f} - {''}
     texts = [t for ts, fs, ii in zip(inputs, tests, ids) for t, f, i in zip(ts, fs, ii)
@@ -340,6 +344,7 @@ def lm_cli(*emails:str, # tables of unlabeled email (emails/dataset tables, or c
     if not emails: raise InputError("give at least one table of emails")
     check_lm_options(size, pretrained, out=Output, epochs=epochs, lr=lr, bs=bs, max_vocab=max_vocab, minutes=minutes, clip=clip,
                      max_chars=max_chars, max_docs=max_docs, seed=seed)  # before the corpus is read
+    if pretrained == 'wt103': download_wt103()  # so is the download, which fails in seconds offline (after Enron-Spam's corpus: 20 s)
     texts = lm_corpus([read_table(p) for p in emails], max_chars=max_chars, max_docs=max_docs, seed=seed)
     print(f"LM corpus: {len(texts):,} texts")
     path = train_lm(texts, Output, size=size, pretrained=pretrained, epochs=epochs, lr=lr, bs=bs, max_vocab=max_vocab, seed=seed, minutes=minutes, clip=clip,

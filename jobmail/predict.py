@@ -25,10 +25,10 @@ from .core import InputError, ModelError, read_table, write_table
 # %% auto #0
 __all__ = ['MODEL_FORMAT', 'MODEL_TYPES', 'BACKENDS', 'DEFAULT_TOKEN_CAP', 'PREP_CHUNK', 'RESULT_COLUMNS', 'RESULT_TYPES',
            'LOADED_MAX', 'AWDClassifier', 'fastai_to_plain', 'read_model_json', 'jobmail_function', 'true_index',
-           'load_ulmfit_head', 'resolve_backend', 'prepare_model', 'vocab_index', 'PreparedError', 'Predictor',
-           'encode_texts', 'prepare_emails', 'unreadable_reason', 'adapt_prior', 'results_table', 'read_results',
-           'store_ref', 'load_predictor', 'pinned_model', 'adapt_results', 'cached_predictor', 'score_records',
-           'predict_files', 'predict_cli']
+           'load_ulmfit_head', 'check_backend', 'resolve_backend', 'prepare_model', 'vocab_index', 'PreparedError',
+           'Predictor', 'encode_texts', 'prepare_emails', 'unreadable_reason', 'adapt_prior', 'results_table',
+           'read_results', 'store_ref', 'load_predictor', 'pinned_model', 'adapt_results', 'cached_predictor',
+           'score_records', 'predict_files', 'predict_cli']
 
 # %% ../nbs/09_predict.ipynb #4ffa62d5
 def _lin_bn(n_in:int, n_out:int, relu:bool) -> nn.Sequential:
@@ -158,11 +158,17 @@ def load_ulmfit_head(path, # a model directory
 # %% ../nbs/09_predict.ipynb #e718cec7
 BACKENDS = ('auto', 'fp32', 'int8', 'fp16', 'bf16')
 
+def check_backend(backend:str, # a backend name
+                 ) -> str:
+    "`backend`, refused (`InputError`) unless it is one of `BACKENDS`."
+    if backend not in BACKENDS: raise InputError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    return backend
+
 def resolve_backend(backend:str='auto', # one of `BACKENDS`
                     device:str|None=None, # 'cpu', 'cuda', 'cuda:1'...; None: CUDA when available
                    ) -> tuple[str, torch.device]:
     "The concrete backend and device a request names, refusing impossible combinations."
-    if backend not in BACKENDS: raise InputError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    check_backend(backend)
     dev = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     if backend == 'auto': backend = 'fp16' if dev.type == 'cuda' else 'int8'
     if backend == 'fp16' and dev.type != 'cuda': raise InputError("the fp16 backend needs a CUDA device; use int8 or fp32 on a CPU")
@@ -256,6 +262,7 @@ class Predictor:
 
     def _load_linear(self, backend):
         from jobmail.linear import LinearModel
+        check_backend(backend)  # a name no model has is refused, whatever the model's kind
         if backend not in ('auto', 'fp32'): warnings.warn(f"backend {backend!r} does not apply to a linear model, which runs in fp32 on the CPU; ignored")
         self.backend, self.device, self.token_cap, self.tokenizer = 'fp32', torch.device('cpu'), None, None
         lin = LinearModel.load(self.path)
@@ -265,8 +272,8 @@ class Predictor:
     def _load_ensemble(self, backend, device, token_cap, workers):
         self.members = [(Predictor(self.path/m['path'], backend='auto' if m.get('type') == 'linear' else backend, device=device, token_cap=token_cap, batch_size=self.batch_size,
                                    batch_tokens=self.batch_tokens, workers=workers, verify=False), m) for m in self.meta['members']]
-        first = self.members[0][0]
-        self.backend, self.device, self.token_cap, self.tokenizer = first.backend, first.device, first.token_cap, None
+        lead = next((p for p, _ in self.members if p.tokenizer is not None), self.members[0][0])  # a linear member runs fp32 on the CPU, whatever was asked
+        self.backend, self.device, self.token_cap, self.tokenizer = lead.backend, lead.device, lead.token_cap, None
         self.classes = {}
         for h in self.meta['heads']:
             have = [c for p, _ in self.members for c in p.classes.get(h, [])]
@@ -533,8 +540,8 @@ def load_predictor(model:str, # a model directory, or a store URL with an option
 
 def pinned_model(model:str, # a model directory, or a store URL with an optional @version or @alias (default @production)
                 ) -> str:
-    "`model` with a store alias resolved to the version id it names now: what every worker of one run loads."
-    if (url_ref := store_ref(model)) is None: return str(model)
+    "`model` with a store alias resolved to the version id it names now, a folder made absolute: what every worker of one run loads."
+    if (url_ref := store_ref(model)) is None: return os.path.abspath(model)  # a relative one is found in each Dask worker's own folder
     from jobmail.registry import VERSION_RE, open_store
     url, ref = url_ref
     return f"{url}@{ref if VERSION_RE.match(ref) else open_store(url).resolve(ref)}"  # a version id never changes: no need to ask
@@ -579,7 +586,9 @@ def score_records(model:str, backend:str, workers:int, records:list[dict], all_s
         warnings.simplefilter('always')
         predictor = cached_predictor(model, backend, workers, all_status)
     df = results_table(predictor.predict(records))
-    if caught: df.attrs['warnings'] = [str(w.message) for w in caught]
+    # the user's warnings, not the deprecations libraries warn their developers of (importing fastai warns of torch.jit.script)
+    if shown := [str(w.message) for w in caught if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning))]:
+        df.attrs['warnings'] = shown
     return df
 
 # %% ../nbs/09_predict.ipynb #b7ce2fac
