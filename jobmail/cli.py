@@ -72,6 +72,10 @@ def _usage(table:dict, prog:str) -> str:
         lines.append(f"  {name:<{width}}  {about}")
     return "\n".join(lines)
 
+def _traceback_wanted() -> bool:
+    "Whether `JOBMAIL_TRACEBACK` asks for tracebacks (1, true, yes or on; 0, false, no, off or unset do not)."
+    return os.environ.get('JOBMAIL_TRACEBACK', '').strip().lower() not in ('', '0', 'false', 'no', 'off')
+
 def _dispatch(argv:list[str], prog:str) -> int:
     "Run the command `argv` names, or print the usage or the version; a refusal is one line on stderr."
     table, top = SUBCOMMANDS, prog
@@ -97,7 +101,7 @@ def _dispatch(argv:list[str], prog:str) -> int:
         result = func(*args, **kwargs)
     except (JobmailError, OSError) as e:
         if isinstance(e, BrokenPipeError) and reader_gone(sys.stdout): raise  # `main` stops quietly
-        if os.environ.get('JOBMAIL_TRACEBACK'): raise
+        if _traceback_wanted(): raise
         print(f"{prog}: {error_line(e)}", file=sys.stderr)
         return 1
     finally: sys.argv = saved
@@ -122,7 +126,7 @@ def main(argv:list[str]|None=None, # the arguments after the program name; `sys.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # `jobmail list | head`: the reader took what it wanted; Python's flush at exit fails no more
         return 1
     except KeyboardInterrupt:  # Ctrl-C
-        if os.environ.get('JOBMAIL_TRACEBACK'): raise
+        if _traceback_wanted(): raise
     print(f"{prog}: interrupted", file=sys.stderr)  # here, after Ctrl-C's frames were released: their progress bars have closed their lines
     return 130
 

@@ -152,6 +152,8 @@ def read_table(path, # a .parquet, .csv, .tsv, .jsonl or .json file (the text fo
     path = Path(path)
     kind = table_format(path)
     if not path.exists(): raise InputError(f"{path}: no such file")
+    if path.is_dir() and (kind != 'parquet' or not any(path.rglob('*.parquet'))):  # a folder of parquet files is one table (Spark, Dask)
+        raise InputError(f"{path}: a folder, not a table file")
     try:
         if kind == 'parquet': return pd.read_parquet(path)
         if kind in ('csv', 'tsv'):
@@ -179,7 +181,9 @@ def write_table(df:pd.DataFrame, # the table to write
         else: df.to_json(part, orient='records', lines=kind == 'jsonl', date_format='iso', force_ascii=False)
         if target.exists(): shutil.copymode(target, part)  # a private file stays private
         os.replace(part, target)
-    except OSError as e: raise InputError(f"{path}: not writable ({e.strerror or e})") from None
+    except OSError as e:
+        in_file = next((p for p in target.parents if p.is_file()), None)  # said 'File exists' or 'Not a directory'
+        raise InputError(f"{path}: not writable ({f'{in_file} is a file, not a folder' if in_file else e.strerror or e})") from None
     except (ValueError, TypeError, NotImplementedError) as e:  # an unencodable string, a column pyarrow cannot convert or has no type for
         raise InputError(f"{path}: this table cannot be written as {kind}: {e}") from None
     finally:
