@@ -574,6 +574,8 @@ def _gold_answers(gold:pd.DataFrame) -> pd.DataFrame:
 def _check_batch_options(out, gold_rate:float, n:int|None, seed:int) -> int:
     "`export_batch`'s seed; `InputError` for a task file that is not .tsv or .csv, a share or count out of range, or a bad seed."
     if out is not None and Path(out).suffix.lower() not in ('.tsv', '.csv'): raise InputError(f"{out}: the task file must be .tsv or .csv")
+    if out is not None and Path(out).exists():  # an earlier batch's task file, which the vendor may still need, is not written over
+        raise InputError(f"{out} exists (an earlier batch's task file?); give another name, or remove it first")
     if not 0 <= gold_rate < 1: raise InputError(f"gold_rate must be in [0, 1), got {gold_rate}")
     if n is not None and n < 1: raise InputError(f"n must be at least 1, got {n}")
     return check_seed(seed)
@@ -644,6 +646,8 @@ def read_results(path, # the vendor's .tsv or .csv file, UTF-8
     "The valid assignments (row, item, worker, answer) of a results file, or an `InputError` naming every bad row."
     path = Path(path)
     if not path.exists(): raise InputError(f"{path}: no such file")
+    if path.suffix.lower() not in ('.tsv', '.csv', '.txt', ''):  # a .parquet or .xlsx was 'not UTF-8 (byte 0x50 on row 1)'
+        raise InputError(f"{path}: a results file is text, .tsv or .csv; save it as CSV (UTF-8) and import that; nothing was imported")
     raw = path.read_bytes()
     try: text = raw.decode('utf-8-sig')
     except UnicodeDecodeError as e:
