@@ -125,6 +125,7 @@ def _unencoded(chunk:bytes, charset:str|None=None) -> str:
     return _unescape_surrogates(text, charset)
 
 _MAX_HEADER_INPUT = 64 * MAX_HEADER_CHARS  # decoding takes time in the square of a header's encoded words: longer ones are cut first
+_FOLD = re.compile(r'\r?\n(?=[ \t])')  # a folded header's line break: unfolded first, as decode_header drops the space after it
 
 def header_text(value, # a header value: str, `email.header.Header` or None
                 charset:str|None=None, # the charset to try first for raw 8-bit bytes (e.g. the body's)
@@ -135,7 +136,7 @@ def header_text(value, # a header value: str, `email.header.Header` or None
         return value.strip()[:MAX_HEADER_CHARS]  # the common case, fast
     try:
         if isinstance(value, Header) or '=?' in str(value):
-            words = decode_header(value if isinstance(value, Header) else str(value)[:_MAX_HEADER_INPUT])
+            words = decode_header(value if isinstance(value, Header) else _FOLD.sub('', str(value)[:_MAX_HEADER_INPUT]))
             value = ''.join(v if isinstance(v, str) else decode_bytes(v, cs) if cs else _unencoded(v, charset) for v, cs in words)
         else: value = str(value)
     except Exception: value = str(value)
