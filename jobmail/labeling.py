@@ -842,7 +842,10 @@ def import_results(store:LabelStore, # the label store holding the batch
     events += [dict(item=i, job_app=from_answer(r.answer)[0], status=from_answer(r.answer)[1], source='aggregate', who=method, batch=batch,
                     meta={'agreement': round(float(r.agreement), 4), 'n': int(r.n), 'confidence': round(float(r.confidence), 4)})
                for i, r in labels.iterrows()]
-    store.add_many(events, guard=not_imported)
+    try: store.add_many(events, guard=not_imported)
+    except BaseException:  # the report would describe an import that did not happen
+        if report is not None: Path(report).unlink(missing_ok=True)
+        raise
     return VendorImport(batch, answers, labels, workers, fleiss_kappa(answers), threshold, sorted(set(items.item) - set(answers.item)))
 
 # %% ../nbs/04_labeling.ipynb #e37d20bb

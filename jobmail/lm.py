@@ -71,8 +71,9 @@ def _reachable(url:str, timeout:float=3.0) -> bool:
 def _folder_files(folder:Path) -> tuple[Path, Path]:
     pth, pkl = sorted(folder.glob('*.pth')), sorted(folder.glob('*.pkl'))
     if len(pth) != 1 or len(pkl) != 1:
+        inner = f"; an LM directory's weights are in its fastai/ folder: --pretrained {folder/'fastai'}" if (folder/'fastai'/'lm.pth').is_file() else ''
         raise ModelError(f"{folder}: a pretrained folder must hold exactly one .pth and one .pkl (fastai's format); "
-                         f"found {len(pth)} .pth and {len(pkl)} .pkl")
+                         f"found {len(pth)} .pth and {len(pkl)} .pkl{inner}")
     return pth[0], pkl[0]
 
 def download_wt103(url:str=URLs.WT103_FWD, # fastai's Wikitext-103 archive
