@@ -301,8 +301,9 @@ def evaluate_cli(model_dir:str, # a model directory (`jobmail train`), or a stor
                  baseline:bool=True, # train the TF-IDF baseline on the train split's labeled rows and score it (--no-baseline skips it)
                 ):
     "Evaluate a model directory on a dataset split, with a TF-IDF baseline side by side."
-    if split.strip().lower() not in (*SPLITS, 'all'): raise InputError(f"--split {split!r}: use {', '.join(SPLITS)} or all")
-    res = evaluate(model_dir, read_table(data), split=None if split.strip().lower() == 'all' else split, out=Output, baseline=baseline)
+    split = split.strip().lower()  # 'All' is all, as 'Test' is test
+    if split not in (*SPLITS, 'all'): raise InputError(f"--split {split!r}: use {', '.join(SPLITS)} or all")
+    res = evaluate(model_dir, read_table(data), split=None if split == 'all' else split, out=Output, baseline=baseline)
     name = MODEL_NAMES.get(res['model_kind'], 'model')
     for part in (res, res.get('sure_labels')):
         if part is None: continue
