@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/ingest.html.md"""
 
 # %% ../nbs/01_ingest.ipynb #50b7fc70
 from __future__ import annotations
-import base64, binascii, codecs, functools, gzip, hashlib, html, json, re, warnings
+import base64, binascii, codecs, functools, gzip, hashlib, html, json, os, re, shutil, uuid, warnings
 from datetime import datetime, timedelta, timezone
 from email.header import Header, decode_header
 from email.message import Message
@@ -19,7 +19,7 @@ import pandas as pd
 from selectolax.lexbor import LexborHTMLParser
 from fastcore.script import call_parse
 
-from .core import EMAIL_COLUMNS, InputError, empty_emails, write_table
+from .core import EMAIL_COLUMNS, InputError, empty_emails, table_format, write_table
 
 # %% auto #0
 __all__ = ['MAX_MESSAGE_BYTES', 'MAX_PART_BYTES', 'MAX_HTML_CHARS', 'MAX_HTML_DEPTH', 'MAX_MULTIPARTS', 'MAX_PARTS',
@@ -765,8 +765,8 @@ def _gmail_part(part:dict, notes:list, depth:int=0) -> Message:
         if isinstance(kids, list) and kids: notes.append(f"truncated: MIME parts nested more than {MAX_MULTIPARTS} deep not read")
         body = part.get('body') if isinstance(part.get('body'), dict) else {}
         data = _b64url(body.get('data', ''), notes)[:MAX_PART_BYTES]
-        forwarded = data and mime_type(msg.get('content-type')) == 'message/rfc822'  # a forwarded message, whole in the body
-        msg.set_payload([_inner_message(data, notes)] if forwarded else data)
+        if data and mime_type(msg.get('content-type')) == 'message/rfc822': msg.set_payload([_inner_message(data, notes)])  # a forwarded message, whole in the body
+        else: msg._payload = data  # bytes, which `_part_bytes` takes as they are; `set_payload` stores them as text, transfer-decoded a second time
     return msg
 
 def gmail_to_row(obj:dict, # a Gmail API users.messages.get response (format=full, raw, metadata or minimal)
@@ -804,12 +804,14 @@ _COPIED_HEADERS = re.compile(r'\A\s*((?:(?:subject|from|to|cc|bcc|date|sent|repl
 def _blank(v) -> bool: return v is None or (isinstance(v, float) and v != v) or str(v).strip() == ''
 
 _EPOCH = re.compile(r'\s*\d{1,16}(?:\.\d*)?\s*')
+_BASIC_DATE = re.compile(r'\s*((?:19|2[01])\d\d)(\d\d)(\d\d)\s*')  # ISO 8601's basic form (20250602): as epoch seconds, a day of 1970-73
 
 def parse_date(value) -> datetime|None:
     "A date in any common form (RFC 2822, ISO 8601, epoch seconds or milliseconds, numbers or strings) as aware UTC, or None."
     if _blank(value): return None
     try:
         if isinstance(value, datetime): d = value
+        elif not isinstance(value, float) and (m := _BASIC_DATE.fullmatch(str(value))): d = datetime(int(m[1]), int(m[2]), int(m[3]))
         elif isinstance(value, (int, float)) or _EPOCH.fullmatch(str(value)):
             v = float(value); d = datetime.fromtimestamp(v / 1000 if v > 1e11 else v, timezone.utc)
         elif (d := utc_date(value)) is not None: return d
@@ -1106,14 +1108,16 @@ def _file_rows(path:Path, fmt:str, on_bytes) -> Iterator[dict]:
         if on_bytes: on_bytes(path.stat().st_size)
 
 # %% ../nbs/01_ingest.ipynb #88628ced
-def _expand(paths) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
-    "The (file, format) pairs to read and the (file, reason) pairs skipped in folders; `InputError` for bad named files."
+def _expand(paths, output=None) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
+    "The (file, format) pairs to read and the (file, reason) pairs skipped in folders (`output`, the table being written, among them); `InputError` for bad named files."
     if isinstance(paths, (str, Path)): paths = [paths]
     files, skipped = [], []
+    out = os.stat(output) if output is not None and os.path.isfile(output) else None
     for p in map(Path, paths):
         if p.is_dir():
             for f in sorted(p.rglob('*')):
                 if not f.is_file() or any(s.startswith('.') for s in f.relative_to(p).parts): continue
+                if out and os.path.samestat(f.stat(), out): skipped.append((f, "the table this run writes (an earlier run's output)")); continue
                 try: files.append((f, detect_format(f)))
                 except InputError as e: skipped.append((f, str(e).removeprefix(f'{f}: ')))
         elif p.exists(): files.append((p, detect_format(p)))
@@ -1123,9 +1127,10 @@ def _expand(paths) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
 def iter_emails(paths, # files and/or folders, in any supported format
                 progress:bool=False, # show a progress bar (by bytes)
                 skipped:list|None=None, # if given, (path, reason) of every file skipped in a folder is appended
+                output=None, # the table this run writes: where a folder holds it (an earlier run's), it is skipped, not read as mail
                ) -> Iterator[dict]:
     "Stream emails-table rows from mailboxes, auto-detecting each file's format; one row per message."
-    files, skip = _expand(paths)
+    files, skip = _expand(paths, output)
     if skipped is not None: skipped.extend(skip)
     elif skip: warnings.warn(f"skipped {len(skip)} file(s) that hold no mail, e.g. {skip[0][0]}: {skip[0][1]}")
     from tqdm.auto import tqdm
@@ -1170,28 +1175,30 @@ def summarize(df:pd.DataFrame, # an emails table
 
 # %% ../nbs/01_ingest.ipynb #4d04faf3
 def write_emails(rows:Iterable[dict], # rows from the readers
-                 path, # .parquet, .csv, .tsv or .jsonl (streamed); .json is written at the end
+                 path, # .parquet, .csv, .tsv or .jsonl (streamed; the text ones .gz compressed if so named); .json is written at the end
                  batch_size:int=5_000, # rows per written batch
                 ) -> pd.DataFrame:
-    "Write rows to `path` in batches; return a table of the light columns (no text) for the summary."
+    "Write rows to `path` in batches, into a hidden file moved over `path` once all are written (a run that stops leaves `path` as it was); return a table of the light columns (no text) for the summary."
     path, light, writer = Path(path), [], None
-    path.parent.mkdir(parents=True, exist_ok=True)
     kind = _ext(path)
     if kind not in ('.parquet', '.csv', '.tsv', '.jsonl', '.json'): raise InputError(f"{path}: output must be .parquet, .csv, .tsv, .jsonl or .json")
+    table_format(path)  # refuses .parquet.gz, which no reader opens
+    path.parent.mkdir(parents=True, exist_ok=True)
     if kind == '.json':
         df = emails_frame(rows); write_table(df, path)
         return df.drop(columns=['quoted', 'signature', 'headers'])
     import pyarrow as pa, pyarrow.parquet as pq
+    target = Path(os.path.realpath(path))  # a symlink's file is rewritten; the link stays
+    part = target.with_name(f'.{uuid.uuid4().hex[:8]}.{target.name}')  # hidden: a folder ingested meanwhile does not read it; same suffixes, same compression
     def flush(batch, first):
         nonlocal writer
         df = emails_frame(batch)
         if kind == '.parquet':
             table = pa.Table.from_pandas(df, preserve_index=False)
-            writer = writer or pq.ParquetWriter(path, table.schema)
+            writer = writer or pq.ParquetWriter(part, table.schema)
             writer.write_table(table)
-        elif kind == '.jsonl':
-            with open(path, 'w' if first else 'a') as f: df.to_json(f, orient='records', lines=True, date_format='iso', force_ascii=False)
-        else: df.to_csv(path, sep='\t' if kind == '.tsv' else ',', index=False, header=first, mode='w' if first else 'a')
+        elif kind == '.jsonl': df.to_json(part, orient='records', lines=True, date_format='iso', force_ascii=False, mode='w' if first else 'a')
+        else: df.to_csv(part, sep='\t' if kind == '.tsv' else ',', index=False, header=first, mode='w' if first else 'a')
         light.append(df[['id', 'source', 'date', 'error']].assign(text=df['text'].str.slice(0, 1), quoted=df['quoted'].str.slice(0, 1),
                                                                 signature=df['signature'].str.slice(0, 1)))
     batch, first = [], True
@@ -1200,8 +1207,12 @@ def write_emails(rows:Iterable[dict], # rows from the readers
             batch.append(row)
             if len(batch) >= batch_size: flush(batch, first); batch, first = [], False
         if batch or first: flush(batch, first)
-    finally:
         if writer: writer.close()
+        if target.exists(): shutil.copymode(target, part)  # a private file stays private
+        os.replace(part, target)
+    finally:
+        if writer: writer.close()  # a second close does nothing
+        part.unlink(missing_ok=True)
     return pd.concat(light, ignore_index=True)
 
 @call_parse
@@ -1211,7 +1222,7 @@ def ingest_cli(*paths:str, # mailboxes: files or folders (mbox, .eml/.txt/.emlx,
               ):
     "Read mailboxes into one emails table; print read / ok / error counts and a summary."
     if not paths: raise InputError("give at least one mailbox file or folder")
-    light = write_emails(iter_emails(paths, progress=progress), Output)  # files skipped in a folder: a warning (stderr), before the reading
+    light = write_emails(iter_emails(paths, progress=progress, output=Output), Output)  # files skipped in a folder: a warning (stderr), before the reading
     errors = int((light['error'] != '').sum())
     print(f"read {len(light)}  ok {len(light) - errors}  error {errors}  -> {Output}")
     if errors: print("errors:", light.loc[light.error != '', 'error'].str.split(':').str[0].value_counts().head(5).to_dict())
