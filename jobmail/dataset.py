@@ -430,7 +430,7 @@ def split_sources(sources:pd.Series, # the source (mailbox) of each email
 # %% ../nbs/03_dataset.ipynb #d16c1d5d
 NEAR_COPY_THRESHOLD = 0.5  # estimated Jaccard similarity at which emails of any senders are split together
 
-_REPLY_RE = re.compile(r"^(?:\s*(?:re|fwd?|tr|aw)\s*:)+", re.I)
+_REPLY_RE = re.compile(r"^(?:\s*(?:re|fwd?|tr|aw|wg|sv|vs|rv|res|enc|antw|odp|回复|答复|转发)\s*[:：])+", re.I)  # as mail clients write them in many languages
 
 def conversation_keys(emails:pd.DataFrame, # needs `subject` and `sender`; `to` and `thread_id` count where present
                      ) -> pd.DataFrame:

@@ -535,10 +535,12 @@ def add_batch(self:LabelStore, batch:str, # the new batch's id
               items:list[str], # every item in the task file, gold included
               gold:dict, # item -> known answer, for the gold items
               meta:dict|None=None, # JSON-able facts about the batch
+              guard:Callable|None=None, # called inside the write transaction, before the batch is recorded: what it raises records nothing
              ):
     "Record a vendor batch: its items and, kept aside, the gold answers."
     with self._transaction():  # checked inside the write: of two exports of one batch id, one records it and the other is refused
         _new_batch(self, batch)
+        if guard is not None: guard()
         self.db.execute('INSERT INTO batches VALUES (?,?,?)', (batch, _now(), json.dumps(meta or {})))
         self.db.executemany('INSERT INTO batch_items VALUES (?,?,?)', [(batch, i, gold.get(i)) for i in items])
 
@@ -616,9 +618,14 @@ def export_batch(store:LabelStore, # the label store (gold labels come from its 
     table = pd.DataFrame({'INPUT:id': rows.id.values, 'INPUT:subject': rows.subject.values, 'INPUT:sender': rows.sender.values,
                           'INPUT:text': rows.text.str.slice(0, max_chars).values})
     table.attrs['batch'] = batch
+    def not_sent_meanwhile():  # checked inside the write: an export running at the same time may have sent some of these emails out since
+        sent = set(tasks) & store.outstanding_items()
+        if sent: raise InputError(f"{len(sent)} of the emails drawn went out in another batch meanwhile (an export at the same time), e.g. "
+                                  f"{', '.join(sorted(sent)[:3])}; nothing was recorded: export again")
     if out is not None: write_table(table, out)  # the file first: a batch whose task file could not be written is never recorded
-    try: store.add_batch(batch, list(order), {i: gold.loc[i, 'answer'] for i in gold_items}, {'gold_rate': gold_rate, 'seed': seed, 'n_tasks': len(tasks)})
-    except (InputError, sqlite3.Error):  # another export recorded this batch id meanwhile, or the store refused the write: the file is no batch's
+    try: store.add_batch(batch, list(order), {i: gold.loc[i, 'answer'] for i in gold_items}, {'gold_rate': gold_rate, 'seed': seed, 'n_tasks': len(tasks)},
+                         guard=None if resend or items is not None else not_sent_meanwhile)
+    except (InputError, sqlite3.Error):  # another export recorded this batch id (or drew these emails) meanwhile, or the store refused the write: the file is no batch's
         if out is not None: Path(out).unlink(missing_ok=True)
         raise
     return table
@@ -928,6 +935,7 @@ def lf_report(emails:pd.DataFrame, # the emails
              ) -> pd.DataFrame:
     "Per rule: its answer, coverage, how many emails it fires on, conflicts with other rules, and accuracy on labeled emails."
     fired = apply_lfs(emails, lfs)
+    if labels is not None: labels = labels.set_axis(labels.index.astype(str))  # ids are strings, as in the emails table (a JSONL file's numeric ids, say)
     rows = []
     for lf in lfs:
         on = fired[lf.name].notna()
