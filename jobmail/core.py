@@ -161,7 +161,8 @@ def read_table(path, # a .parquet, .csv, .tsv, .jsonl or .json file (the text fo
             # rows one field longer than the header make pandas take the first column as the index, shifting every value
             if not isinstance(df.index, pd.RangeIndex): raise ValueError("its rows have more fields than its header (a delimiter at the end of each line?)")
             return df
-        return pd.read_json(path, lines=kind == 'jsonl', dtype=False, encoding='utf-8-sig')  # -sig: a byte order mark is no JSON
+        # -sig: a byte order mark is no JSON; precise_float: pandas' fast parse reads 3e-05 as 3.0000000000000004e-05
+        return pd.read_json(path, lines=kind == 'jsonl', dtype=False, encoding='utf-8-sig', precise_float=True)
     except (ValueError, OSError, EOFError) as e:  # pandas' and pyarrow's parse errors are ValueErrors, a damaged .gz an OSError or EOFError
         raise InputError(f"{path}: unreadable as {kind}: {e}") from None
 
@@ -178,7 +179,7 @@ def write_table(df:pd.DataFrame, # the table to write
         if kind == 'parquet': df.to_parquet(part, index=False)
         # CRLF ends rows: the csv module quotes a value holding any character of the line end, and pandas reads a lone CR as one
         elif kind in ('csv', 'tsv'): df.to_csv(part, sep='\t' if kind == 'tsv' else ',', index=False, lineterminator='\r\n')
-        else: df.to_json(part, orient='records', lines=kind == 'jsonl', date_format='iso', force_ascii=False)
+        else: df.to_json(part, orient='records', lines=kind == 'jsonl', date_format='iso', force_ascii=False, double_precision=15)  # 15, pandas' most: its default 10 wrote 0.999999999999 as 1.0
         if target.exists(): shutil.copymode(target, part)  # a private file stays private
         os.replace(part, target)
     except OSError as e:

@@ -358,6 +358,8 @@ class Store:
         if not ALIAS_RE.match(ref): raise StoreError(f"{ref!r} is neither a version id nor an alias name")
         if (doc := self.alias(ref)) is None:
             raise StoreError(f"{self.url}: no version or alias {ref!r} (aliases: {', '.join(self.aliases()) or 'none'})")
+        if doc['version'] is None:  # what a promotion taken back leaves when it cannot remove the alias
+            raise StoreError(f"{self.url}: alias {ref!r} points at no version (its only promotion was taken back); promote a version to it")
         return doc['version']
 
     def incomplete(self) -> list[str]:
@@ -493,6 +495,10 @@ def _flocked(path:Path):
 
 def _occupied(dest:Path) -> StoreError: return StoreError(f"{dest} exists and is not empty; pull into a new folder")
 
+def _entries(folder:Path) -> list[Path]:
+    "What `folder` holds, less what is no content: pulls' `.tmp-pull.*` folders (killed ones are removed first), the `lost+found` a filesystem keeps at its root."
+    return [e for e in folder.iterdir() if not e.name.startswith(f'{TMP_PREFIX}pull.') and (e.name != 'lost+found' or not folder.is_mount())]
+
 @contextlib.contextmanager
 def _pull_folder(tmp:Path):
     "Make the temporary folder `tmp` of a pull and hold a `flock` on it while the pull runs: a folder no pull holds is a killed pull's."
@@ -527,7 +533,7 @@ def _pull_into(self:Store, ref:str, rec:dict, dest:Path, progress:bool) -> Path:
     _remove_killed_pulls(dest)
     if dest.exists():
         if _same_version(dest, rec): return _mark_pulled(self, dest, rec)
-        if not dest.is_dir() or any(dest.iterdir()): raise _occupied(dest)
+        if not dest.is_dir() or _entries(dest): raise _occupied(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     in_place = (dest.is_symlink() and dest.is_dir()) or _keeps_its_place(dest.resolve())  # an empty mount point, current folder or linked folder: filled from inside, not renamed onto
     tmp = dest/f'{TMP_PREFIX}pull.{secrets.token_hex(8)}' if in_place else dest.parent/f'.{dest.name}.partial-{secrets.token_hex(8)}'
@@ -546,7 +552,7 @@ def _pull_into(self:Store, ref:str, rec:dict, dest:Path, progress:bool) -> Path:
             _mark_pulled(self, tmp, rec)
             try:
                 if not in_place: os.replace(tmp, dest)  # onto a missing or empty folder
-                elif any(e != tmp for e in dest.iterdir()): raise FileExistsError(dest)
+                elif _entries(dest): raise FileExistsError(dest)  # another pull filled it first
                 else:
                     for entry in tmp.iterdir(): entry.rename(dest/entry.name)
             except OSError:  # another pull filled `dest` meanwhile: keep its folder when it holds this version
@@ -681,7 +687,7 @@ class FileStore(Store):
     def _check_root(self):
         "Refuse a root that is a file, or a folder of other things with no store in it: a mistyped path read as an empty store."
         if self.root.is_file(): raise StoreError(f"{self.root}: a file, not a store folder")
-        if self.root.is_dir() and (names := sorted(p.name for p in self.root.iterdir() if not p.name.startswith('.'))) \
+        if self.root.is_dir() and (names := sorted(p.name for p in _entries(self.root) if not p.name.startswith('.'))) \
                 and not {'records', 'versions', 'aliases'} & set(names):
             raise StoreError(f"{self.root}: not a jobmail store (it holds {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); "
                              "give a store's folder, or a new or empty one")
