@@ -79,7 +79,7 @@ def _read_tokens(path:str, # the tokens file: one token per line, `#` starts a c
                 ) -> tuple:
     "The tokens in a tokens file (UTF-8); none from a missing file, unless it is `required`."
     fix = "set JOBMAIL_SERVE_TOKENS, or set JOBMAIL_SERVE_AUTH=0 for local use"
-    try: lines = Path(path).read_text(encoding='utf-8').splitlines()
+    try: lines = Path(path).read_text(encoding='utf-8-sig').splitlines()  # a byte-order mark (Windows editors) is no part of the first token
     except FileNotFoundError:
         if not required: return ()
         raise InputError(f"JOBMAIL_SERVE_TOKENS_FILE={path} does not exist and JOBMAIL_SERVE_TOKENS is not set: mount the tokens file, {fix}") from None
@@ -92,11 +92,13 @@ def _parse_setting(name, kind, value:str):
     try:
         if kind is bool:
             if value.strip().lower() in ('1', 'true', 'yes', 'on'): return True
-            if value.strip().lower() in ('0', 'false', 'no', 'off', ''): return False
-            raise ValueError(value)
+            if value.strip().lower() in ('0', 'false', 'no', 'off'): return False
+            raise ValueError(value)  # an empty value too: a template's unset value must not turn auth off
         if kind is tuple: return tuple(t for t in (s.strip() for s in value.split(',')) if t)
         return kind(value)
-    except ValueError: raise InputError(f"JOBMAIL_SERVE_{name.upper()}: not a valid {kind.__name__}") from None
+    except ValueError:
+        words = " (1, true, yes or on; 0, false, no or off)" if kind is bool else ""
+        raise InputError(f"JOBMAIL_SERVE_{name.upper()}: not a valid {kind.__name__}{words}") from None
 
 # %% ../nbs/10_server.ipynb #15427765
 if (_metrics_dir := os.environ.get('PROMETHEUS_MULTIPROC_DIR')) and not os.path.isdir(_metrics_dir):  # prometheus_client would fail on its first file
@@ -338,7 +340,7 @@ def openapi_spec(cfg:ServerConfig) -> dict:
         if headers: out['headers'] = headers
         return out
     retry = {'Retry-After': {'schema': {'type': 'integer'}, 'description': "seconds to wait before retrying"}}
-    not_ready = answer("not ready (the model is loading, failed to load or stalled, or the server is draining)", 'Readiness')
+    not_ready = answer("not ready (the model is loading, failed to load or stalled, or the server is draining)", 'Readiness', retry)
     secured = [{'bearer': []}] if cfg.auth else []
     denied = {'401': answer("no bearer token"), '403': answer("wrong bearer token")} if cfg.auth else {}
     return {
@@ -352,12 +354,12 @@ def openapi_spec(cfg:ServerConfig) -> dict:
                 'responses': {'200': answer("one result per email, in order", 'ClassifyResponse'),
                               '400': answer("malformed body; `field` names the part"), **denied,
                               '413': answer(f"body over {cfg.max_request_bytes} bytes or over {cfg.max_emails} emails"),
-                              '415': answer("the body is not sent as Content-Type: application/json"),
+                              '415': answer("the body is not sent as Content-Type: application/json, or is sent compressed (Content-Encoding)"),
                               '500': answer("the model failed on this request (prediction_failed), or a bug (internal_error)"),
                               '503': answer("the queue is full or the model is not ready: retry later", headers=retry),
                               '504': answer(f"no answer within {cfg.deadline_s:g} s")}}},
             '/v1/model': {'get': {'summary': "The model's version and card summary", 'security': secured,
-                                  'responses': {'200': {'description': "version, card summary, batching settings"}, **denied, '503': not_ready}}},
+                                  'responses': {'200': {'description': "version, card summary, batching settings"}, **denied, '503': answer("the model is not loaded yet, or failed to load (not_ready)", headers=retry)}}},
             '/healthz': {'get': {'summary': "The process is alive", 'responses': {'200': {'description': "alive"}}}},
             '/readyz': {'get': {'summary': "The model is loaded and warmed, and the server is not draining",
                                 'responses': {'200': answer("ready", 'Readiness'), '503': not_ready}}},
@@ -662,6 +664,8 @@ def create_app(config:ServerConfig|dict|None=None, # settings; None reads JOBMAI
     @app.post('/v1/classify')
     def classify():
         if request.mimetype != 'application/json': raise ApiError(415, 'unsupported_media_type', "send the body with Content-Type: application/json")
+        if request.headers.get('Content-Encoding', '').strip().lower() not in ('', 'identity'):  # read as it came, a gzip body would be 'not JSON', and a plain one labelled gzip accepted
+            raise ApiError(415, 'unsupported_media_type', "send the body uncompressed, without Content-Encoding", headers={'Accept-Encoding': 'identity'})
         require_model()
         # a chunked body has no Content-Length for werkzeug to refuse, and its stream stops at the limit without saying so;
         # with neither (the server sets no wsgi.input_terminated) there is no body: reading the socket would wait for ever
@@ -752,7 +756,7 @@ def _listen(host:str, # the interface, as `--host` names it
         raise InputError(f"cannot listen on {host}:{port}: {os.strerror(e.errno) if e.errno else e}{fix}") from None  # create_server's strerror repeats the address
 
 @call_parse
-def serve_cli(model:str=None, # model dir, or store URL with an optional @version or @alias (default: the default store's production model)
+def serve_cli(model:str=None, # model dir, or store URL with an optional @version or @alias (default: JOBMAIL_SERVE_MODEL, else the default store's production model)
               host:str='127.0.0.1', # interface to listen on (0.0.0.0 for every interface)
               port:int=8080, # TCP port
               no_auth:bool=False, # serve without bearer tokens: for local use only

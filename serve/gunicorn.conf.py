@@ -28,6 +28,8 @@ worker_class = 'gthread'
 workers = int(os.environ.get('JOBMAIL_WORKERS', max(1, _cores // _torch_threads)))
 # each queued or batched request holds a thread: fewer threads than that and the others wait for one, unanswered (ServerConfig's defaults)
 threads = int(os.environ.get('JOBMAIL_THREADS', int(os.environ.get('JOBMAIL_SERVE_QUEUE_SIZE', 64)) + int(os.environ.get('JOBMAIL_SERVE_MAX_BATCH', 32)) + 32))
+if workers < 1: raise ValueError(f"JOBMAIL_WORKERS={workers}: gunicorn needs at least 1 worker")
+if threads < 1: raise ValueError(f"JOBMAIL_THREADS={threads}: each worker needs at least 1 HTTP thread")
 worker_connections = max(1000, 2 * threads)  # gunicorn's default, or room for kept-alive connections beside a thread each
 preload_app = False
 timeout = 60  # heartbeat: the model loads in a background thread, so a worker boots fast
