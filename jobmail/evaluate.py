@@ -193,7 +193,7 @@ def confident_errors(df:pd.DataFrame, job_app:np.ndarray, pred:pd.DataFrame, k:i
 def per_source(df:pd.DataFrame, job_app, status, pred:pd.DataFrame) -> pd.DataFrame:
     "job_app accuracy and status macro-F1 (applied/rejection/other) of each source."
     rows = []
-    for src, ix in df.groupby(df['source'].fillna('') if 'source' in df.columns else np.zeros(len(df))).indices.items():
+    for src, ix in df.groupby(df['source'].astype(object).fillna('') if 'source' in df.columns else np.zeros(len(df))).indices.items():  # object: a categorical column refuses ''
         m = classification_metrics(job_app[ix], status[ix], pred['job_app_prob'].to_numpy()[ix], pred['status_pred'].to_numpy()[ix])
         rows.append(dict(source=src, n=len(ix), job_app_accuracy=m['job_app']['accuracy'], status_n=m['status']['n'],
                          status_macro_f1_core=m['status']['macro_f1_core']))
@@ -230,7 +230,7 @@ def evaluate(model_dir, # a model directory, or a store URL with @version or @al
     pred = model_predictions(model_dir, df)
     res = dict(model_dir=str(model_dir), model_kind=model_kind(model_dir), split=split,
                model=classification_metrics(job_app, status, pred['job_app_prob'].to_numpy(), pred['status_pred'].to_numpy()))
-    res['per_source'] = per_source(df, job_app, status, pred).to_dict('records')
+    res['per_source'] = per_source(df, job_app, status, pred).replace({np.nan: None}).to_dict('records')  # None, as `classification_metrics` says it: eval.json has no NaN
     if splits is not None and (trained := int((splits[scored] == 'train').sum())):
         res['train_rows_scored'] = (f"{trained} of the {len(df)} scored rows are the train split, the rows `jobmail train` fits the model on: "
                                     "its figures on them are optimistic, not what it does on new mail")

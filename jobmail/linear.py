@@ -172,10 +172,11 @@ class LinearHead:
 # %% ../nbs/14_linear.ipynb #c435950e
 def calibration_groups(df:pd.DataFrame, # a dataset table, with or without a `group` column
                       ) -> np.ndarray:
-    "Each row's template group for the calibration folds; a row without one (every row, without a `group` column) is its own group."
+    "Each row's template group for the calibration folds; a row without one (missing or blank; every row, without a `group` column) is its own group."
     group = df['group'] if 'group' in df.columns else pd.Series(None, index=df.index, dtype=object)
     own = pd.Series([f'row {i}' for i in range(len(df))], index=df.index)
-    return group.astype(object).where(group.notna(), own).astype(str).to_numpy()
+    given = group.notna() & group.astype(str).str.strip().ne('')  # a CSV's blank cell is '' (parquet's is None): no group either
+    return group.astype(object).where(given, own).astype(str).to_numpy()
 
 # %% ../nbs/14_linear.ipynb #bc6ecb2f
 SUBJECT_VIEW_WEIGHT = 0.3  # the sample weight of a subject-only copy (a real row weighs 1)
