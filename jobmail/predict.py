@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib, hashlib, importlib, json, math, multiprocessing, os, re, shutil, sys, threading, time, warnings, weakref
 from concurrent.futures import ProcessPoolExecutor
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -248,7 +249,8 @@ class Predictor:
         if verify and manifest.exists(): verify_model_dir(path)
         self.meta = read_model_json(path)
         self.version = version or _dir_version(path)
-        self.card = json.loads((path/'card.json').read_text()) if (path/'card.json').exists() else {}
+        try: self.card = json.loads((path/'card.json').read_text()) if (path/'card.json').exists() else {}
+        except ValueError as e: raise ModelError(f"{path}: cannot read card.json ({e})") from None  # a hand-edited card: not a traceback
         self.batch_size, self.batch_tokens, self.all_status = batch_size, batch_tokens, all_status
         self.threads = max(1, _cores() // max(1, workers))
         torch.set_num_threads(self.threads)
@@ -670,23 +672,32 @@ def _joined(out:Path, parts:Path) -> pd.DataFrame:
     frames = earlier + [df for df in new if len(df)]
     return pd.concat(frames, ignore_index=True) if frames else results_table([])
 
-def _sent_thread_ids(inputs:list, chunk:int, progress:bool,
+def _input_rows(inputs:list, out:Path, progress:bool, **kwargs) -> Iterator[dict]:
+    "The rows `iter_emails` reads from `inputs` (`kwargs` passed to it), except those of `out`: an output in an input folder is not mail."
+    from jobmail.ingest import iter_emails
+    own, ours = os.path.realpath(out), {}  # a .jsonl or .json output reads as records, each an unreadable email scored into it again
+    for row in iter_emails(inputs, progress=progress, **kwargs):
+        source = row.get('source') or ''
+        if source.endswith(out.name):  # the paths worth resolving (an emails table's rows may each name another file)
+            if source not in ours: ours[source] = os.path.realpath(source) == own
+            if ours[source]: continue
+        yield row
+
+def _sent_thread_ids(inputs:list, out:Path, chunk:int, progress:bool,
                      ids:set|None=None, # when given, every email's id is added to it
                     ) -> set:
-    "The ids of the threads of `inputs` holding a message the recipient sent (`jobmail.text.sent_threads`), read `chunk` rows at a time."
-    from jobmail.ingest import iter_emails
+    "The ids of the threads of `inputs` (but `out`) holding a message the recipient sent (`jobmail.text.sent_threads`), read `chunk` rows at a time."
     from jobmail.text import sent_threads
     def rows():
-        for r in iter_emails(inputs, progress=progress, skipped=[]):  # skipped files: the scoring pass warns
+        for r in _input_rows(inputs, out, progress, skipped=[]):  # skipped files: the scoring pass warns
             if ids is not None: ids.add(r.get('id'))
             yield r.get('thread_id'), r.get('labels')
     return set().union(*(sent_threads(pd.DataFrame(part, columns=['thread_id', 'labels'])) for part in chunked(rows(), chunk)))
 
-def _chunks(inputs:list, done:set, chunk:int, progress:bool, counts:dict, sent:set):
-    "Lists of up to `chunk` slim email dicts not in `done`, each id's first copy only, streamed from the inputs, `sent_in_thread` when their thread is in `sent`."
-    from jobmail.ingest import iter_emails
+def _chunks(inputs:list, out:Path, done:set, chunk:int, progress:bool, counts:dict, sent:set):
+    "Lists of up to `chunk` slim email dicts not in `done`, each id's first copy only, streamed from the inputs (but `out`), `sent_in_thread` when their thread is in `sent`."
     buf, seen = [], set()
-    for row in iter_emails(inputs, progress=progress):
+    for row in _input_rows(inputs, out, progress):
         if row.get('id') in seen: counts['duplicates'] += 1; continue  # counted the same whether or not a run was interrupted
         seen.add(row.get('id'))
         if row.get('id') in done: counts['skipped'] += 1; continue
@@ -746,12 +757,12 @@ def predict_files(model:str, # a model directory or store URL[@ref]
         counts = dict(scored=0, skipped=0, duplicates=0)
         t0 = time.perf_counter()
         ids = set() if adapt else None  # every email id of the inputs, from the first pass
-        sent = _sent_thread_ids(inputs, chunk, progress, ids)
+        sent = _sent_thread_ids(inputs, out, chunk, progress, ids)
         if adapt and (foreign := done - ids):  # one mailbox: another's emails would count in its share, and be adapted to it
             raise InputError(f"{out} holds {len(foreign)} emails that are not in these inputs (such as {min(foreign)!r}): adapting treats the inputs "
                              f"as one person's mail, and their share would be estimated over both; give another output, or remove {out} "
                              f"(and {parts.name}) to start afresh")
-        chunks = _chunks(inputs, done, chunk, progress, counts, sent)
+        chunks = _chunks(inputs, out, done, chunk, progress, counts, sent)
         parts.mkdir(parents=True, exist_ok=True)  # after the model loaded and a first pass read the inputs: a refused run leaves no folder behind
         warned = set()
         def save(df:pd.DataFrame):
