@@ -179,37 +179,39 @@ def staged_model_dir(path, # the model directory to write: a new or empty folder
                     ):
     "A new folder beside `path` (inside, if `path` cannot be renamed) to write a model directory into, which takes `path`'s place once written; removed on failure, `path` left as it was."
     path = Path(path).resolve()
+    _remove_killed_writes(path)
     model_dir_files(path)  # anything but an earlier model there is refused before anything is written
     in_place = _keeps_its_place(path)
     stage = (path if in_place else path.parent)/f'{TMP_PREFIX}{path.name}.{secrets.token_hex(6)}'
-    stage.mkdir(parents=True)
-    both_aside, aside, swapping = False, None, False
-    try:
-        if path.is_dir(): stage.chmod(path.stat().st_mode & 0o7777)  # a group's shared folder stays shared
-        for rel in (verify_model_dir(path)['files'] if update else []):
-            (stage/rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(path/rel, stage/rel)
-        yield stage
-        if seal: seal_model_dir(stage)
-        model_dir_files(path, leave_out=stage.name)  # checked again: a file put there while the new model was written is refused, not removed
-        if in_place: swapping = True; _swap_files(path, stage)
-        elif path.exists():
-            aside = path.with_name(f'{TMP_PREFIX}{path.name}.old-{secrets.token_hex(6)}')
-            path.rename(aside)
-            try: stage.rename(path)
-            except BaseException as e:
-                try: aside.rename(path)
-                except BaseException:
-                    both_aside = True
-                    raise StoreError(f"{path}: the new model could not take the earlier one's place ({e}), nor could the earlier one be put back: "
-                                     f"the earlier model is in {aside}, the new one in {stage}; rename one of them to {path.name}") from None
-                raise
-        else: stage.rename(path)
-    except BaseException as e:
-        if swapping: e.__notes__ = [*getattr(e, '__notes__', ()), f"{path}: interrupted while its files were replaced by the new model's, which are there or still in {stage}"]
-        elif not both_aside:
-            shutil.rmtree(stage, ignore_errors=True)
-            e.__notes__ = [*getattr(e, '__notes__', ()), f"{path}: nothing was written there; it holds what it held before"]  # `add_note`, which Python 3.10 lacks
-        raise
+    stage.parent.mkdir(parents=True, exist_ok=True)
+    with _held_folder(stage):  # held while it is written: a staging folder no write holds is a killed write's
+        both_aside, aside, swapping = False, None, False
+        try:
+            if path.is_dir(): stage.chmod(path.stat().st_mode & 0o7777)  # a group's shared folder stays shared
+            for rel in (verify_model_dir(path)['files'] if update else []):
+                (stage/rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(path/rel, stage/rel)
+            yield stage
+            if seal: seal_model_dir(stage)
+            model_dir_files(path, leave_out=stage.name)  # checked again: a file put there while the new model was written is refused, not removed
+            if in_place: swapping = True; _swap_files(path, stage)
+            elif path.exists():
+                aside = path.with_name(f'{TMP_PREFIX}{path.name}.old-{secrets.token_hex(6)}')
+                path.rename(aside)
+                try: stage.rename(path)
+                except BaseException as e:
+                    try: aside.rename(path)
+                    except BaseException:
+                        both_aside = True
+                        raise StoreError(f"{path}: the new model could not take the earlier one's place ({e}), nor could the earlier one be put back: "
+                                         f"the earlier model is in {aside}, the new one in {stage}; rename one of them to {path.name}") from None
+                    raise
+            else: stage.rename(path)
+        except BaseException as e:
+            if swapping: e.__notes__ = [*getattr(e, '__notes__', ()), f"{path}: interrupted while its files were replaced by the new model's, which are there or still in {stage}"]
+            elif not both_aside:
+                shutil.rmtree(stage, ignore_errors=True)
+                e.__notes__ = [*getattr(e, '__notes__', ()), f"{path}: nothing was written there; it holds what it held before"]  # `add_note`, which Python 3.10 lacks
+            raise
     if aside is not None: shutil.rmtree(aside, ignore_errors=True)  # the new model is in place: the earlier one goes
 
 def _keeps_its_place(path:Path) -> bool:
@@ -226,6 +228,42 @@ def _swap_files(path:Path, stage:Path):
         else: entry.unlink()
     for entry in stage.iterdir(): entry.rename(path/entry.name)
     stage.rmdir()
+
+@contextlib.contextmanager
+def _held_folder(folder:Path, # a temporary folder to make, or (`make=False`) an existing folder
+                 make:bool=True, # make `folder` first
+                ):
+    "Hold a `flock` on `folder` until the block ends: a temporary folder (a pull's, a model write's) no process holds is a killed one's."
+    import fcntl
+    while True:
+        if make: folder.mkdir()  # the umask's mode, which the rename keeps (mkdtemp's 0700 would lock every other user out)
+        fd = os.open(folder, os.O_RDONLY)
+        with contextlib.suppress(OSError): fcntl.flock(fd, fcntl.LOCK_EX)  # NFS cannot lock a folder opened to read: no one takes it for a killed process's then
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.fstat(fd), os.stat(folder)): break
+        os.close(fd)  # removed, before it was held, for a killed process's (or replaced): make it again
+    try: yield folder
+    finally: os.close(fd)
+
+def _remove_unheld(folders:list[Path]):
+    "Remove each of the temporary `folders` that no process holds (`_held_folder`): killed ones'; not those still in use, nor any on a filesystem that cannot tell (NFS)."
+    import fcntl
+    for left in folders:
+        try: fd = os.open(left, os.O_RDONLY)
+        except OSError: continue  # removed meanwhile
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(left, ignore_errors=True)
+        except OSError: pass  # a live process's (BlockingIOError), or one on a filesystem that cannot tell (NFS)
+        finally: os.close(fd)
+
+def _remove_killed_writes(path:Path):
+    "Remove what killed writes of the model `path` left: staging folders `.tmp-NAME.*` beside or in it that no write holds, and, once a model is back in `path`, earlier models set aside (`.tmp-NAME.old-*`)."
+    left = re.compile(rf'{re.escape(TMP_PREFIX + path.name)}\.(old-)?[0-9a-f]{{12}}\Z')
+    near = []
+    for folder in (path.parent, path):
+        with contextlib.suppress(OSError): near += folder.iterdir()  # no folder there (yet), or one this user may write in but not list
+    _remove_unheld([p for p in near if (m := left.match(p.name)) and p.is_dir() and not p.is_symlink() and (not m[1] or path.is_dir())])
 
 # %% ../nbs/08_registry.ipynb #d3bdd67c
 class PickleWarning(UserWarning):
@@ -449,7 +487,8 @@ def list(self:Store) -> list[dict]:
     return rows
 
 # %% ../nbs/08_registry.ipynb #8c0e2bdd
-def _cache_dir(self:Store, version:str) -> Path:
+def _cache_dir(self:Store, version:str='') -> Path:
+    "This store's pull cache under JOBMAIL_HOME, or the folder of `version` in it."
     return get_config().home/'cache'/'models'/hashlib.sha256(self.url.encode()).hexdigest()[:16]/version
 
 def _manifest_matches(d:Path, rec:dict) -> bool:
@@ -484,12 +523,20 @@ def _mark_pulled(self:Store, d:Path, rec:dict) -> Path:
     return d
 
 @contextlib.contextmanager
-def _flocked(path:Path):
+def _flocked(path:Path, # a lock file
+             wait:bool=True, # wait while another holds it; else raise `BlockingIOError` at once
+            ):
     "Hold an exclusive `flock` on the file `path` (created if missing): other processes and threads taking it wait."
     import fcntl
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, 'a') as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    while True:
+        f = open(path, 'a')
+        try: fcntl.flock(f, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BaseException: f.close(); raise
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.fstat(f.fileno()), os.stat(path)): break
+        f.close()  # removed while we waited (`prune_cache` removes a version's lock file with it): take the new one
+    with f:
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
@@ -499,33 +546,11 @@ def _entries(folder:Path) -> list[Path]:
     "What `folder` holds, less what is no content: pulls' `.tmp-pull.*` folders (killed ones are removed first), the `lost+found` a filesystem keeps at its root."
     return [e for e in folder.iterdir() if not e.name.startswith(f'{TMP_PREFIX}pull.') and (e.name != 'lost+found' or not folder.is_mount())]
 
-@contextlib.contextmanager
-def _pull_folder(tmp:Path):
-    "Make the temporary folder `tmp` of a pull and hold a `flock` on it while the pull runs: a folder no pull holds is a killed pull's."
-    import fcntl
-    while True:
-        tmp.mkdir()  # the umask's mode, which the rename keeps (mkdtemp's 0700 would lock every other user out)
-        fd = os.open(tmp, os.O_RDONLY)
-        with contextlib.suppress(OSError): fcntl.flock(fd, fcntl.LOCK_EX)  # NFS cannot lock a folder opened to read: no pull takes it for a killed one's then
-        with contextlib.suppress(FileNotFoundError):
-            if os.path.samestat(os.fstat(fd), os.stat(tmp)): break
-        os.close(fd)  # another pull removed it, before it was held, for a killed pull's: make it again
-    try: yield tmp
-    finally: os.close(fd)
-
 def _remove_killed_pulls(dest:Path):
-    "Remove the temporary folders that killed pulls into `dest` left, beside it (`.NAME.partial-*`, `.NAME.damaged-*`) or in it (`.tmp-pull.*`); not those of pulls still running."
-    import fcntl
-    try: beside = [p for p in dest.parent.iterdir() if p.name.startswith((f'.{dest.name}.partial-', f'.{dest.name}.damaged-'))]
+    "Remove the temporary folders that killed pulls into `dest` left, beside it (`.NAME.partial-*`, `.NAME.removed-*`) or in it (`.tmp-pull.*`); not those of pulls still running (`_held_folder`)."
+    try: beside = [p for p in dest.parent.iterdir() if p.name.startswith((f'.{dest.name}.partial-', f'.{dest.name}.removed-'))]
     except OSError: beside = []  # no folder there yet, or one this user may write in but not list
-    for left in beside + (list(dest.glob(f'{TMP_PREFIX}pull.*')) if dest.is_dir() else []):
-        try: fd = os.open(left, os.O_RDONLY)
-        except OSError: continue  # removed meanwhile
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            shutil.rmtree(left, ignore_errors=True)
-        except OSError: pass  # a live pull's (BlockingIOError), or one on a filesystem that cannot tell (NFS)
-        finally: os.close(fd)
+    _remove_unheld(beside + (list(dest.glob(f'{TMP_PREFIX}pull.*')) if dest.is_dir() else []))
 
 def _pull_into(self:Store, ref:str, rec:dict, dest:Path, progress:bool) -> Path:
     "Download the version of record `rec` into a new folder beside `dest`, verify every file, and rename it to `dest`."
@@ -537,7 +562,7 @@ def _pull_into(self:Store, ref:str, rec:dict, dest:Path, progress:bool) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     in_place = (dest.is_symlink() and dest.is_dir()) or _keeps_its_place(dest.resolve())  # an empty mount point, current folder or linked folder: filled from inside, not renamed onto
     tmp = dest/f'{TMP_PREFIX}pull.{secrets.token_hex(8)}' if in_place else dest.parent/f'.{dest.name}.partial-{secrets.token_hex(8)}'
-    with _pull_folder(tmp):  # held until it is renamed into place or removed
+    with _held_folder(tmp):  # held until it is renamed into place or removed
         try:
             with _bytes_bar(rec['size'], progress, f'pull {version}') as bar:
                 for rel, meta in rec['files'].items():
@@ -552,9 +577,10 @@ def _pull_into(self:Store, ref:str, rec:dict, dest:Path, progress:bool) -> Path:
             _mark_pulled(self, tmp, rec)
             try:
                 if not in_place: os.replace(tmp, dest)  # onto a missing or empty folder
-                elif _entries(dest): raise FileExistsError(dest)  # another pull filled it first
                 else:
-                    for entry in tmp.iterdir(): entry.rename(dest/entry.name)
+                    with _held_folder(dest, make=False):  # one pull at a time checks that it is still empty and moves its files in
+                        if _entries(dest): raise FileExistsError(dest)  # another pull filled it first
+                        for entry in tmp.iterdir(): entry.rename(dest/entry.name)
             except OSError:  # another pull filled `dest` meanwhile: keep its folder when it holds this version
                 if not _same_version(dest, rec): raise _occupied(dest) from None
         finally:
@@ -573,15 +599,16 @@ def pull(self:Store, ref:str, # a version id, an alias such as 'production', or 
     cache = _cache_dir(self, version)
     with _flocked(cache.parent/f'.{version}.lock'):  # downloaded once, however many pull it
         _remove_killed_pulls(cache)
-        if cache.exists():
-            if _same_version(cache, rec): return _mark_pulled(self, cache, rec)
-            _discard_damaged(cache)
-        return _pull_into(self, ref, rec, cache, progress)
+        if cache.exists() and not _same_version(cache, rec):
+            warnings.warn(f"{cache}: the cached copy fails verification (changed or damaged since it was pulled); pulling it again", stacklevel=2)
+            _discard(cache)
+        cache = _mark_pulled(self, cache, rec) if cache.exists() else _pull_into(self, ref, rec, cache, progress)
+        with contextlib.suppress(OSError): os.utime(cache)  # when it was last pulled, which `prune_cache` goes by (a cache this user cannot write keeps its time)
+        return cache
 
-def _discard_damaged(cache:Path):
-    "Move a cached copy that fails verification out of the way (renamed first, so no reader sees it half removed), then remove it."
-    warnings.warn(f"{cache}: the cached copy fails verification (changed or damaged since it was pulled); pulling it again", stacklevel=3)
-    aside = cache.with_name(f'.{cache.name}.damaged-{secrets.token_hex(8)}')
+def _discard(cache:Path):
+    "Move a cached copy out of the way (renamed first, so no reader sees it half removed), then remove it."
+    aside = cache.with_name(f'.{cache.name}.removed-{secrets.token_hex(8)}')
     os.replace(cache, aside)
     shutil.rmtree(aside, ignore_errors=True)
 
@@ -765,6 +792,34 @@ class FileStore(Store):
             if parent == self.root or not parent.is_relative_to(self.root): break
             try: parent.rmdir()
             except OSError: break
+
+# %% ../nbs/08_registry.ipynb #58480502
+def _check_keep(keep:int) -> int:
+    "`keep`, refused unless it is 1 or more: the version pulled last may be loading."
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise StoreError(f"keep={keep!r}: the pull cache keeps at least the version pulled last (a server may be loading it); give 1 or more")
+    return keep
+
+@patch
+def prune_cache(self:Store, keep:int, # how many of this store's versions the pull cache keeps: those pulled most recently
+               ) -> list[str]:
+    "Remove this store's versions from the pull cache under JOBMAIL_HOME but the `keep` pulled most recently, and any being pulled; return the ids removed."
+    _check_keep(keep)
+    cache, cached = _cache_dir(self), []
+    for folder in (cache.iterdir() if cache.is_dir() else []):
+        with contextlib.suppress(FileNotFoundError):  # removed meanwhile (another prune)
+            if VERSION_RE.match(folder.name) and folder.is_dir(): cached.append((folder.stat().st_mtime_ns, folder))
+    removed = []
+    for pulled_at, folder in sorted(cached, reverse=True)[keep:]:
+        lock = cache/f'.{folder.name}.lock'
+        try:
+            with _flocked(lock, wait=False):
+                if folder.stat().st_mtime_ns != pulled_at: continue  # pulled again since it was listed
+                _discard(folder)
+                lock.unlink()
+        except (BlockingIOError, FileNotFoundError): continue  # being pulled, or removed meanwhile
+        removed.append(folder.name)
+    return sorted(removed)
 
 # %% ../nbs/08_registry.ipynb #78fbaa9c
 class S3Store(Store):
@@ -1026,9 +1081,13 @@ def pull_cli(store:str, # the store: file:///path, s3://bucket/prefix or a folde
              Output:str=None, # folder to create (default: a cache under $JOBMAIL_HOME)
              endpoint_url:str=None, # S3 endpoint (default: $AWS_ENDPOINT_URL)
              quiet:bool=False, # no progress bar
+             keep:int=None, # then remove this store's versions from the cache under $JOBMAIL_HOME but the KEEP pulled most recently
             ):
     "Pull a version or alias from a store, verifying every file; print the folder."
-    path = open_store(store, endpoint_url=endpoint_url).pull(ref, Output, progress=not quiet)
+    st = open_store(store, endpoint_url=endpoint_url)
+    if keep is not None: _check_keep(keep)  # before the pull, which a refusal would waste
+    path = st.pull(ref, Output, progress=not quiet)
+    if keep is not None and (removed := st.prune_cache(keep)): print(f"removed from the cache: {', '.join(removed)}", file=sys.stderr)
     print(path)
     return path
 
