@@ -7,6 +7,7 @@ Docs: https://jobmail.github.io/jobmail/core.html.md"""
 # %% ../nbs/00_core.ipynb #291ecf57
 from __future__ import annotations
 import numbers, os, shutil, uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +17,8 @@ import pandas as pd
 # %% auto #0
 __all__ = ['STATUSES', 'STATUS_DEFINITIONS', 'STATUS_PRECEDENCE', 'EMAIL_COLUMNS', 'SPLITS', 'JobmailError', 'InputError',
            'ModelError', 'StoreError', 'check_label', 'empty_emails', 'check_columns', 'split_names', 'check_splits',
-           'labels_of', 'check_seed', 'table_format', 'read_table', 'write_table', 'project_root', 'Config',
-           'get_config', 'shared_data']
+           'labels_of', 'check_seed', 'table_format', 'read_table', 'not_writable', 'replacing', 'write_table',
+           'project_root', 'Config', 'get_config', 'shared_data']
 
 # %% ../nbs/00_core.ipynb #1723ef34
 STATUSES = ('applied', 'interview', 'assessment', 'offer', 'rejection', 'other')
@@ -166,29 +167,43 @@ def read_table(path, # a .parquet, .csv, .tsv, .jsonl or .json file (the text fo
     except (ValueError, OSError, EOFError) as e:  # pandas' and pyarrow's parse errors are ValueErrors, a damaged .gz an OSError or EOFError
         raise InputError(f"{path}: unreadable as {kind}: {e}") from None
 
+def not_writable(path, # the file a write failed on
+                 e:OSError, # the error the write raised
+                ) -> InputError:
+    "The `InputError` for a failed write, naming the file in the way where there is one (the OS says 'File exists' or 'Not a directory')."
+    in_file = next((p for p in Path(os.path.realpath(path)).parents if p.is_file()), None)
+    return InputError(f"{path}: not writable ({f'{in_file} is a file, not a folder' if in_file else e.strerror or e})")
+
+@contextmanager
+def replacing(path, # the file to write, created with its parent folders
+             ):
+    "A hidden path beside `path` to write to, moved over `path` when the block ends and removed if it fails: `path` is never half written."
+    target = Path(os.path.realpath(path))  # a symlink's file is rewritten; the link stays
+    part = target.with_name(f'.{uuid.uuid4().hex[:8]}.{target.name}')  # hidden: a folder read meanwhile skips it; same suffixes, same compression
+    try: target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise not_writable(path, e) from None
+    try:
+        yield part
+        if target.exists(): shutil.copymode(target, part)  # a private file stays private
+        os.replace(part, target)
+    finally: part.unlink(missing_ok=True)
+
 def write_table(df:pd.DataFrame, # the table to write
                 path, # destination; the extension picks the format
                ) -> Path:
     "Write `df` to `path` in the format its extension names, creating parent folders; a failed write is an `InputError` and leaves the file as it was."
     path = Path(path)
     kind = table_format(path)
-    target = Path(os.path.realpath(path))  # a symlink's file is rewritten; the link stays
-    part = target.with_name(f'.{uuid.uuid4().hex[:8]}.{target.name}')  # written whole, then moved in; same suffixes, so the same compression
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if kind == 'parquet': df.to_parquet(part, index=False)
-        # CRLF ends rows: the csv module quotes a value holding any character of the line end, and pandas reads a lone CR as one
-        elif kind in ('csv', 'tsv'): df.to_csv(part, sep='\t' if kind == 'tsv' else ',', index=False, lineterminator='\r\n')
-        else: df.to_json(part, orient='records', lines=kind == 'jsonl', date_format='iso', force_ascii=False, double_precision=15)  # 15, pandas' most: its default 10 wrote 0.999999999999 as 1.0
-        if target.exists(): shutil.copymode(target, part)  # a private file stays private
-        os.replace(part, target)
-    except OSError as e:
-        in_file = next((p for p in target.parents if p.is_file()), None)  # said 'File exists' or 'Not a directory'
-        raise InputError(f"{path}: not writable ({f'{in_file} is a file, not a folder' if in_file else e.strerror or e})") from None
+        with replacing(path) as part:
+            if kind == 'parquet': df.to_parquet(part, index=False)
+            # CRLF ends rows: the csv module quotes a value holding any character of the line end, and pandas reads a lone CR as one
+            elif kind in ('csv', 'tsv'): df.to_csv(part, sep='\t' if kind == 'tsv' else ',', index=False, lineterminator='\r\n')
+            else: df.to_json(part, orient='records', lines=kind == 'jsonl', date_format='iso', force_ascii=False, double_precision=15)  # 15, pandas' most: its default 10 wrote 0.999999999999 as 1.0
+    except InputError: raise
+    except OSError as e: raise not_writable(path, e) from None
     except (ValueError, TypeError, NotImplementedError) as e:  # an unencodable string, a column pyarrow cannot convert or has no type for
         raise InputError(f"{path}: this table cannot be written as {kind}: {e}") from None
-    finally:
-        if part.exists(): part.unlink()
     return path
 
 # %% ../nbs/00_core.ipynb #2bfc03b9

@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/ingest.html.md"""
 
 # %% ../nbs/01_ingest.ipynb #50b7fc70
 from __future__ import annotations
-import base64, binascii, codecs, functools, gzip, hashlib, html, json, os, re, shutil, uuid, warnings
+import base64, binascii, codecs, functools, gzip, hashlib, html, json, os, re, warnings
 from datetime import datetime, timedelta, timezone
 from email.header import Header, decode_header
 from email.message import Message
@@ -19,7 +19,7 @@ import pandas as pd
 from selectolax.lexbor import LexborHTMLParser
 from fastcore.script import call_parse
 
-from .core import EMAIL_COLUMNS, InputError, empty_emails, table_format, write_table
+from .core import EMAIL_COLUMNS, InputError, empty_emails, replacing, table_format, write_table
 
 # %% auto #0
 __all__ = ['MAX_MESSAGE_BYTES', 'MAX_PART_BYTES', 'MAX_HTML_CHARS', 'MAX_HTML_DEPTH', 'MAX_MULTIPARTS', 'MAX_PARTS',
@@ -681,18 +681,26 @@ def _header_row(h:dict, raw:bytes, source:str) -> dict:
                      headers=headers_json(h.get), source=source, labels=header_text(h.get('x-gmail-labels')))
 
 # %% ../nbs/01_ingest.ipynb #f5753729
-def _shrink(raw:bytes, notes:list, dropped:list) -> bytes:
-    "Cap a message's size: drop huge base64 blocks first (noting their size), truncate only if still too big."
+class _Start(bytes):
+    "The first bytes of a message, where a reader keeps no more (`read_file`'s size caps): `size` is the whole message's."
+    def __new__(cls, data:bytes, size:int):
+        start = super().__new__(cls, data)
+        start.size = size
+        return start
+
+def _shrink(raw:bytes, notes:list, dropped:list, whole:int=0) -> bytes:
+    "Cap a message's size: drop huge base64 blocks first (noting their size), truncate only if still too big; `whole`: the size of a message a reader cut (`_Start`), noted too."
     if len(raw) <= MAX_MESSAGE_BYTES: return raw
     size, raw = len(raw), _BIG_BASE64.sub(b'\n', raw)
     if len(raw) < size: dropped.append(size - len(raw))
     if len(raw) > MAX_MESSAGE_BYTES:
-        notes.append(f"truncated: message is {len(raw)/1e6:.1f} MB, read the first {MAX_MESSAGE_BYTES/1e6:.0f} MB")
+        notes.append(f"truncated: message is {(whole or len(raw))/1e6:.1f} MB, read the first {MAX_MESSAGE_BYTES/1e6:.0f} MB")
         raw = raw[:MAX_MESSAGE_BYTES]
+    elif whole: notes.append(f"truncated: message is {whole/1e6:.1f} MB, read the first {size/1e6:.0f} MB")
     return raw
 
 def _parse(raw:bytes, source:str) -> dict:
-    notes = []
+    notes, whole = [], getattr(raw, 'size', 0)  # a `_Start`: the whole message's size
     if raw.startswith(b'\xef\xbb\xbf'): raw = raw[3:]
     raw = raw.lstrip(b'\r\n')
     if raw.find(b'\n', 0, 4096) < 0 and raw.find(b'\r', 0, 4096) >= 0:  # old Mac mail: lines end in CR alone
@@ -700,7 +708,7 @@ def _parse(raw:bytes, source:str) -> dict:
     from_line = b''
     if raw.startswith(b'From '): from_line, _, raw = raw.partition(b'\n')  # mbox From_ line
     if not raw.strip(): return email_row(id=content_id(raw), source=source, error='empty message')
-    raw = _shrink(raw, notes, dropped := [])
+    raw = _shrink(raw, notes, dropped := [], whole)
     lf = raw.find(b'\n\n')
     crlf = raw.find(b'\n\r\n', 0, lf if lf >= 0 else len(raw))
     end = crlf + 3 if crlf >= 0 else lf + 2 if lf >= 0 else len(raw)
@@ -951,17 +959,19 @@ _MBOX_ESCAPE = re.compile(rb'(?m)^>(>*From )')
 
 def _cr_to_lf(read, size:int) -> bytes: return read(size).replace(b'\r', b'\n')
 
-class _CutOff(bytes): "The last message of an mbox that breaks off (a truncated .gz): possibly cut short."
+class _CutOff(_Start): "The last message of an mbox that breaks off (a truncated .gz): possibly cut short."
 
 def iter_mbox(f, # a binary file object
               chunk_size:int=1 << 20, # bytes read at a time
              ) -> Iterator[bytes]:
-    "The raw messages of an mbox, each with its `From ` line, one at a time, scanning `From ` lines in binary chunks (constant memory); one that breaks off ends in a `_CutOff`, then raises."
+    "The raw messages of an mbox, each with its `From ` line, one at a time, scanning `From ` lines in binary chunks (constant memory); one over twice `MAX_MESSAGE_BYTES` as a `_Start` of it; one that breaks off ends in a `_CutOff`, then raises."
     parts, size, started, tail, broken = [], 0, False, b'', None
     read = getattr(f, 'read1', f.read)  # read1: at most one underlying read, so a .gz that breaks off loses little
-    def message():
+    def message(cut_off=False):
         data = b''.join(parts)
-        return _MBOX_ESCAPE.sub(rb'\1', data) if b'>From ' in data else data
+        whole = size if len(data) < size else 0  # the message's pieces past the bytes kept were dropped
+        if b'>From ' in data: data = _MBOX_ESCAPE.sub(rb'\1', data)
+        return _CutOff(data, whole) if cut_off else _Start(data, whole) if whole else data
     while True:
         try: data = read(chunk_size)
         except Exception as e: data, broken = b'', e  # a truncated or corrupt .gz: the messages read so far, then the error
@@ -975,13 +985,14 @@ def iter_mbox(f, # a binary file object
             buf, tail = (buf[:cut], buf[cut:]) if cut else (buf, b'')
         pos = 0
         for m in _FROM_LINE.finditer(buf):
-            if size < MAX_MESSAGE_BYTES * 2: parts.append(buf[pos:m.start()])  # a huge message is kept truncated
+            if size < MAX_MESSAGE_BYTES * 2: parts.append(buf[pos:m.start()])  # a huge message is kept truncated, as a `_Start`
+            size += m.start() - pos
             if started or any(p.strip() for p in parts): yield message()  # text before the first From_ line too
             parts, size, started, pos = [], 0, True, m.start()
         if size < MAX_MESSAGE_BYTES * 2: parts.append(buf[pos:])
         size += len(buf) - pos
         if not data: break
-    if started or b''.join(parts).strip(): yield _CutOff(message()) if broken else message()
+    if started or b''.join(parts).strip(): yield message(cut_off=broken is not None)
     if broken: raise broken
 
 # %% ../nbs/01_ingest.ipynb #ac7989fc
@@ -1057,13 +1068,15 @@ def read_file(path, # a mail file of any supported format
     except Exception as e:  # a corrupt or truncated file: the rows read so far stay, the batch goes on
         yield _error_row(str(path), f"unreadable file: {e if isinstance(e, InputError) else f'{type(e).__name__}: {e}'}"[:300])
 
-def _read_up_to(f, limit:int) -> tuple[bytes, Exception|None]:
-    "Up to `limit` bytes of `f`, and the error that broke the reading off (a truncated .gz) with what was read before it, else None."
+def _read_up_to(f, limit:int) -> tuple[bytes, int, Exception|None]:
+    "Up to `limit` bytes of `f`, how many it holds (read on past `limit`, not kept), and the error that broke the reading off (a truncated .gz) with what was read before it, else None."
     read, chunks, size = getattr(f, 'read1', f.read), [], 0  # read1: a .gz that breaks off loses at most one underlying read
     try:
-        while size < limit and (chunk := read(min(1 << 20, limit - size))): chunks.append(chunk); size += len(chunk)
-    except Exception as e: return b''.join(chunks), e
-    return b''.join(chunks), None
+        while chunk := read(1 << 20):
+            if size < limit: chunks.append(chunk[:limit - size])
+            size += len(chunk)
+    except Exception as e: return b''.join(chunks), size, e
+    return b''.join(chunks), size, None
 
 def _bytes_read(f) -> int:
     "How far into the file on disk `f` has read (a .gz: compressed bytes, as the progress bar's total counts them)."
@@ -1073,9 +1086,9 @@ def _file_rows(path:Path, fmt:str, on_bytes) -> Iterator[dict]:
     "The rows of one file read as `fmt`; raises where the file itself cannot be read on."
     src, ext = str(path), _ext(path)
     if fmt in ('eml', 'emlx'):
-        with _open(path) as f: raw, broken = _read_up_to(f, MAX_MESSAGE_BYTES * 8)
+        with _open(path) as f: raw, size, broken = _read_up_to(f, MAX_MESSAGE_BYTES * 8)
         if broken and not raw.strip(): raise broken
-        raw, note = _emlx_message(raw) if fmt == 'emlx' else (raw, '')
+        raw, note = _emlx_message(raw) if fmt == 'emlx' else (_Start(raw, size) if size > len(raw) else raw, '')  # an .emlx cut short says so itself
         row = _with_note(parse_message(raw, src), note)
         yield _with_note(row, f'possibly truncated: the file breaks off in this message ({type(broken).__name__}: {broken})'[:300]) if broken else row
         if on_bytes: on_bytes(path.stat().st_size)
@@ -1109,14 +1122,16 @@ def _file_rows(path:Path, fmt:str, on_bytes) -> Iterator[dict]:
 
 # %% ../nbs/01_ingest.ipynb #88628ced
 def _expand(paths, output=None) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
-    "The (file, format) pairs to read and the (file, reason) pairs skipped in folders (`output`, the table being written, among them); `InputError` for bad named files."
+    "The (file, format) pairs to read and the (file or hidden folder, reason) pairs skipped in folders (`output`, the table being written, among them); `InputError` for bad named files."
     if isinstance(paths, (str, Path)): paths = [paths]
     files, skipped = [], []
     out = os.stat(output) if output is not None and os.path.isfile(output) else None
     for p in map(Path, paths):
         if p.is_dir():
             for f in sorted(p.rglob('*')):
-                if not f.is_file() or any(s.startswith('.') for s in f.relative_to(p).parts): continue
+                hidden = [s for s in f.relative_to(p).parts if s.startswith('.')]  # hidden files go unsaid (.DS_Store, a run's output being written)
+                if hidden == [f.name] and f.is_dir(): skipped.append((f, "a hidden folder (a tool's, or a mail folder such as a Maildir's .Sent): not read; name it to read it")); continue
+                if hidden or not f.is_file(): continue
                 if out and os.path.samestat(f.stat(), out): skipped.append((f, "the table this run writes (an earlier run's output)")); continue
                 try: files.append((f, detect_format(f)))
                 except InputError as e: skipped.append((f, str(e).removeprefix(f'{f}: ')))
@@ -1126,13 +1141,13 @@ def _expand(paths, output=None) -> tuple[list[tuple[Path, str]], list[tuple[Path
 
 def iter_emails(paths, # files and/or folders, in any supported format
                 progress:bool=False, # show a progress bar (by bytes)
-                skipped:list|None=None, # if given, (path, reason) of every file skipped in a folder is appended
+                skipped:list|None=None, # if given, (path, reason) of every file or hidden folder skipped in a folder is appended
                 output=None, # the table this run writes: where a folder holds it (an earlier run's), it is skipped, not read as mail
                ) -> Iterator[dict]:
     "Stream emails-table rows from mailboxes, auto-detecting each file's format; one row per message."
     files, skip = _expand(paths, output)
     if skipped is not None: skipped.extend(skip)
-    elif skip: warnings.warn(f"skipped {len(skip)} file(s) that hold no mail, e.g. {skip[0][0]}: {skip[0][1]}")
+    elif skip: warnings.warn(f"skipped {len(skip)} file(s) or folder(s) not read as mail, e.g. {skip[0][0]}: {skip[0][1]}")
     from tqdm.auto import tqdm
     with tqdm(total=sum(f.stat().st_size for f, _ in files), unit='B', unit_scale=True, disable=None if progress else True,  # None: only on a terminal (or a notebook)
               desc='ingest', mininterval=1) as bar:
@@ -1159,17 +1174,18 @@ def _group(source:str, rows:int) -> str:
     "A row's group in `summarize`: its file when that is a mailbox (a mailbox extension, compressed or not, or more than one row), else the file's folder."
     return str(Path(source).parent) if '/' in source and rows == 1 and _ext(Path(source)) not in _MAILBOX_EXTS else source
 
-def summarize(df:pd.DataFrame, # an emails table
+def summarize(df:pd.DataFrame, # an emails table; `date` as datetimes or as ISO 8601 text (a table read back from CSV)
              ) -> pd.DataFrame:
-    "Per-source counts (messages, errors, empty texts, quoted, signatures, dates) and a total row."
+    "Per-source counts (messages, errors, empty texts, quoted, signatures, dates) and a total row (zeros for an empty table)."
     sources = df['source'].astype(str)
     d = df.assign(group=[_group(s, n) for s, n in zip(sources, sources.map(sources.value_counts()))], is_error=df['error'].astype(str) != '',
+                  date=pd.to_datetime(df['date'], utc=True, errors='coerce', format='ISO8601'),
                   no_text=df['text'].astype(str).str.strip() == '', has_quoted=df['quoted'].astype(str) != '',
                   has_signature=df['signature'].astype(str) != '')
     agg = dict(messages=('id', 'size'), errors=('is_error', 'sum'), empty_text=('no_text', 'sum'),
                quoted=('has_quoted', 'sum'), signature=('has_signature', 'sum'), first=('date', 'min'), last=('date', 'max'))
     out = d.groupby('group', sort=True).agg(**agg)
-    out.loc['total'] = d.assign(group='total').groupby('group').agg(**agg).iloc[0]
+    out.loc['total'] = d.assign(group='total').groupby('group').agg(**agg).iloc[0] if len(d) else [0] * 5 + [pd.NaT] * 2
     out['first'], out['last'] = out['first'].dt.date, out['last'].dt.date
     return out
 
@@ -1183,13 +1199,10 @@ def write_emails(rows:Iterable[dict], # rows from the readers
     kind = _ext(path)
     if kind not in ('.parquet', '.csv', '.tsv', '.jsonl', '.json'): raise InputError(f"{path}: output must be .parquet, .csv, .tsv, .jsonl or .json")
     table_format(path)  # refuses .parquet.gz, which no reader opens
-    path.parent.mkdir(parents=True, exist_ok=True)
     if kind == '.json':
         df = emails_frame(rows); write_table(df, path)
         return df.drop(columns=['quoted', 'signature', 'headers'])
     import pyarrow as pa, pyarrow.parquet as pq
-    target = Path(os.path.realpath(path))  # a symlink's file is rewritten; the link stays
-    part = target.with_name(f'.{uuid.uuid4().hex[:8]}.{target.name}')  # hidden: a folder ingested meanwhile does not read it; same suffixes, same compression
     def flush(batch, first):
         nonlocal writer
         df = emails_frame(batch)
@@ -1202,17 +1215,14 @@ def write_emails(rows:Iterable[dict], # rows from the readers
         light.append(df[['id', 'source', 'date', 'error']].assign(text=df['text'].str.slice(0, 1), quoted=df['quoted'].str.slice(0, 1),
                                                                 signature=df['signature'].str.slice(0, 1)))
     batch, first = [], True
-    try:
-        for row in rows:
-            batch.append(row)
-            if len(batch) >= batch_size: flush(batch, first); batch, first = [], False
-        if batch or first: flush(batch, first)
-        if writer: writer.close()
-        if target.exists(): shutil.copymode(target, part)  # a private file stays private
-        os.replace(part, target)
-    finally:
-        if writer: writer.close()  # a second close does nothing
-        part.unlink(missing_ok=True)
+    with replacing(path) as part:  # hidden until all are written: a folder ingested meanwhile does not read it
+        try:
+            for row in rows:
+                batch.append(row)
+                if len(batch) >= batch_size: flush(batch, first); batch, first = [], False
+            if batch or first: flush(batch, first)
+        finally:
+            if writer: writer.close()
     return pd.concat(light, ignore_index=True)
 
 @call_parse

@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/text.html.md"""
 
 # %% ../nbs/02_text.ipynb #ed10a59f
 from __future__ import annotations
-import email, email.parser, email.policy, email.utils, gzip, ipaddress, json, random, re
+import email, email.parser, email.policy, email.utils, gzip, ipaddress, json, random, re, unicodedata
 from itertools import chain, combinations
 
 import pandas as pd
@@ -71,7 +71,8 @@ def _address_or_run(m): return ' xxemail ' if m[2] else m[1]
 
 def normalize_text(text:str, # plain text: a subject or a clean body
                   ) -> str:
-    "Replace URLs, addresses and long numbers by `xxurl`, `xxemail`, `xxnum`; drop invisible characters; collapse whitespace."
+    "Compose accents (NFC); replace URLs, addresses and long numbers by `xxurl`, `xxemail`, `xxnum`; drop invisible characters; collapse whitespace."
+    text = unicodedata.normalize('NFC', text)  # 'envoyée' as macOS Mail may send it, e + a combining accent, reads as the one character
     text = _re_url.sub(' xxurl ', text)
     text = _re_email.sub(_address_or_run, text)
     text = _re_digity.sub(_num_or_word, text)
@@ -92,6 +93,7 @@ def parse_headers(headers, # a JSON object string, a dict, raw 'Key: value' head
         if not s: return {}
         try: headers = json.loads(s)
         except json.JSONDecodeError: headers = dict(email.parser.HeaderParser().parsestr(s + '\n\n').items())
+        if not headers: return {}  # JSON's null, [], "" or false (an export's): no headers, as `jobmail.ingest` reads them
     if not isinstance(headers, dict): raise InputError(f"headers must be a JSON object, a dict or header lines, got {type(headers).__name__}")
     return {str(k).lower(): _str(v) for k, v in headers.items()}
 
