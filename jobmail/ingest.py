@@ -13,7 +13,7 @@ from email.message import Message
 from email.parser import BytesParser, BytesHeaderParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Annotated, Iterable, Iterator
 
 import pandas as pd
 from selectolax.lexbor import LexborHTMLParser
@@ -1228,7 +1228,7 @@ def write_emails(rows:Iterable[dict], # rows from the readers
 @call_parse
 def ingest_cli(*paths:str, # mailboxes: files or folders (mbox, .eml/.txt/.emlx, Gmail API .json/.jsonl, .csv/.tsv/.parquet/.jsonl exports)
                Output:str='emails.parquet', # the emails table to write (.parquet, .csv, .tsv, .jsonl, .json)
-               progress:bool=True, # show a progress bar (--no-progress hides it)
+               progress:Annotated[bool, {'help': 'hide the progress bar (shown only on a terminal)'}]=True, # show a progress bar (the console script's --no-progress hides it)
               ):
     "Read mailboxes into one emails table; print read / ok / error counts and a summary."
     if not paths: raise InputError("give at least one mailbox file or folder")

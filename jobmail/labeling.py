@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/labeling.html.md"""
 
 # %% ../nbs/04_labeling.ipynb #4dc9c436
 from __future__ import annotations
-import csv, html, io, json, os, re, sqlite3
+import contextlib, csv, html, io, json, os, re, shutil, sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,6 +82,15 @@ def _cannot_write(path:Path) -> str|None:
         if p.exists() and not os.access(p, os.W_OK): return f"cannot write to {p} (a label store needs write access to its file and its folder)"
     return None
 
+def _store_error(path:Path, # the label store's file
+                 e:sqlite3.Error, # what SQLite raised on it
+                 lost:str='', # what the failed write did not store, for the message
+                ) -> InputError:
+    "The error naming the store for SQLite's `e`: no write access, a full disk (SQLite's 'disk I/O error' or 'database or disk is full'), a lock held too long, or not a label store."
+    if not isinstance(e, sqlite3.OperationalError): return InputError(f"{path}: not a label store ({e})")  # not a database, or a damaged one
+    full = '; its disk is full' if 'full' not in str(e) and shutil.disk_usage(path.parent).free < 2**20 else ''
+    return InputError(_cannot_write(path) or f"{path}: cannot use the label store ({e}{full})" + (f"; {lost}" if lost else ''))
+
 class LabelStore:
     "An append-only, crash-safe store of label events in a SQLite file; current labels are derived from the events."
     def __init__(self, path, # the SQLite file
@@ -91,16 +100,19 @@ class LabelStore:
         if not self.path.exists():
             if not create: raise InputError(f"{self.path}: no such label store (`jobmail labels export-batch --create` or `LabelStore(path)` starts one)")
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = None
         try:
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             tables = {t for t, in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        except sqlite3.DatabaseError as e: raise InputError(_cannot_write(self.path) or f"{self.path}: not a label store ({e})") from None
-        if 'events' not in tables and (tables or not create):  # never add our tables to another program's database
-            self.db.close()
-            raise InputError(f"{self.path}: not a label store (no events table)")
-        self.db.execute('PRAGMA journal_mode=WAL')
-        self.db.execute('PRAGMA synchronous=FULL')
-        self.db.executescript(_SCHEMA)
+            if 'events' not in tables and (tables or not create):  # never add our tables to another program's database
+                raise InputError(f"{self.path}: not a label store (no events table)")
+            self.db.execute('PRAGMA journal_mode=WAL')
+            self.db.execute('PRAGMA synchronous=FULL')
+            self.db.executescript(_SCHEMA)
+        except (sqlite3.Error, InputError) as e:  # a full disk fails here too, on an existing store (its -shm file) or a new one (its tables)
+            if self.db is not None: self.db.close()
+            if isinstance(e, InputError): raise
+            raise _store_error(self.path, e) from None
 
     def __repr__(self): return f"LabelStore({str(self.path)!r}, {len(self)} events)"
     def __len__(self): return self.db.execute('SELECT count(*) FROM events').fetchone()[0]
@@ -121,7 +133,9 @@ class LabelStore:
            ) -> int:
         "Append one event, durable when this returns; the event's sequence number."
         row = _event_row(item, job_app, status, source, action, who, batch, note, meta)
-        if guard is None: return self.db.execute(_INSERT_EVENT, row).lastrowid  # one statement: its own transaction
+        if guard is None:
+            try: return self.db.execute(_INSERT_EVENT, row).lastrowid  # one statement: its own transaction
+            except sqlite3.OperationalError as e: raise _store_error(self.path, e, f"the event for {item!r} was not stored") from None
         with self._transaction():
             guard()
             return self.db.execute(_INSERT_EVENT, row).lastrowid
@@ -136,12 +150,17 @@ class LabelStore:
             self.db.executemany(_INSERT_EVENT, rows)
         return len(rows)
 
+    @contextlib.contextmanager
     def _transaction(self):
-        db = self.db
-        class _Tx:
-            def __enter__(s): db.execute('BEGIN IMMEDIATE')
-            def __exit__(s, typ, *_): db.execute('ROLLBACK' if typ else 'COMMIT')
-        return _Tx()
+        "A write transaction: committed when the block ends, else rolled back; SQLite's refusal (a full disk) is an `InputError` naming the store."
+        try:
+            self.db.execute('BEGIN IMMEDIATE')
+            yield
+            self.db.execute('COMMIT')
+        except BaseException as e:
+            if self.db.in_transaction: self.db.execute('ROLLBACK')  # SQLite may have rolled back already (a full disk)
+            if isinstance(e, sqlite3.OperationalError): raise _store_error(self.path, e, "nothing of this write was stored") from None
+            raise
 
     def events(self, item:str|None=None, # only this item's events; all when None
                source:str|tuple|None=None, # only events from this source (or these sources)
@@ -464,7 +483,7 @@ class ReviewWidget(widgets.VBox):
         self.status_line.value = f"<span style='color:#c62828'>{_esc(msg)}</span>" if error else _esc(msg)
 
     def _failed(self, what:str, e:Exception):
-        "Say in red that the store refused a write (a lock, no write access): nothing changed, nothing moved on."
+        "Say in red that the store refused a write (a lock, no write access, a full disk): nothing changed, nothing moved on."
         self._say(f"{what}: {_cannot_write(self.store.path) or e}", error=True)
 
     def _labeled_by_other(self, item:str) -> str|None:
@@ -489,7 +508,7 @@ class ReviewWidget(widgets.VBox):
             if (who := self._labeled_by_other(item)): raise _LabeledMeanwhile(f"{item} was labeled by {who} meanwhile")
         try: self.decided.append(self.store.add(item, source='reviewer', who=self.reviewer, note=self.note.value, guard=not_taken, **event))
         except _LabeledMeanwhile as e: self._move(self.pos + 1, f"not saved: {e}"); return
-        except (sqlite3.Error, OSError) as e: self._failed('not saved', e); return
+        except (InputError, sqlite3.Error, OSError) as e: self._failed('not saved', e); return  # the store's refusal (a lock held too long, a full disk)
         self.note.value = ''
         self._move(self.pos + 1, f"saved: {item} → {_label_answer(event['job_app'], event['status']) if 'job_app' in event else event['action']}")
 
@@ -499,7 +518,7 @@ class ReviewWidget(widgets.VBox):
     def back(self):
         "Undo this widget's latest decision (never one made elsewhere) and show that email again."
         try: undone = self.store.undo(self.reviewer, among=self.decided)
-        except (sqlite3.Error, OSError) as e: self._failed('not undone', e); return
+        except (InputError, sqlite3.Error, OSError) as e: self._failed('not undone', e); return
         if undone is None: self._say("nothing to undo in this session"); return
         item = undone['item']
         ids = self.ids if item in self.ids else self.ids[:self.pos] + [item] + self.ids[self.pos:]

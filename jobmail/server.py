@@ -298,8 +298,10 @@ EMAIL_SCHEMAS = {
                     'body': 'We would like to invite you to an interview for the Data Analyst role.'}},
     'RawEmail': {
         'type': 'object', 'additionalProperties': False, 'required': ['raw'],
-        'description': "A whole RFC 822 message as text.",
-        'properties': {'id': _s("your id for the email, returned with its result (default: its Message-ID, else a hash of its content)"), 'raw': _s("the RFC 822 message"), 'sent_in_thread': _SENT},
+        'description': "A whole RFC 822 message as text. A message whose bytes are not all UTF-8 (8-bit Latin-1, say) cannot be sent "
+                       "losslessly as text: send its bytes base64url-encoded as a GmailMessage instead, {id, threadId, raw} (any threadId).",
+        'properties': {'id': _s("your id for the email, returned with its result (default: its Message-ID, else a hash of its content)"),
+                       'raw': _s("the RFC 822 message, as text (for bytes that are not UTF-8: a GmailMessage's base64url raw)"), 'sent_in_thread': _SENT},
         'example': {'raw': 'From: jobs@acme.example\r\nSubject: Your application\r\nMessage-ID: <a1@acme.example>\r\n\r\nThanks for applying.'}},
     'GmailMessage': {
         'type': 'object', 'required': ['id', 'threadId'],
@@ -307,7 +309,7 @@ EMAIL_SCHEMAS = {
         'properties': {'id': _s("the Gmail message id, returned with its result"), 'threadId': {'type': 'string'},
                        'labelIds': {'type': 'array', 'items': {'type': 'string'}}, 'snippet': {'type': 'string'},
                        'historyId': {'type': 'string'}, 'internalDate': {'type': 'string'},
-                       'sizeEstimate': {'type': 'integer'}, 'raw': _s("the message, base64url"),
+                       'sizeEstimate': {'type': 'integer'}, 'raw': _s("the message's bytes, base64url: any message, whatever its charsets, read losslessly"),
                        'payload': {'$ref': '#/components/schemas/GmailMessagePart'}, 'sent_in_thread': _SENT},
         'anyOf': [{'required': ['payload']}, {'required': ['raw']}],
         'example': {'id': '18c1', 'threadId': '18c1', 'payload': {'mimeType': 'text/plain',
@@ -744,6 +746,12 @@ def drain_on_sigterm(stop, # no arguments: stops accepting new connections (must
     for s in signals: signal.signal(s, handler)
 
 # %% ../nbs/10_server.ipynb #18bd3a5a
+def _host_port(host:str, # an interface or host name, as `--host` names it
+              port:int, # a TCP port
+             ) -> str:
+    "`host:port` as a URL writes it: an IPv6 address in brackets (`[::1]:8080`), so that a logged `http://` address can be pasted."
+    return f"[{host}]:{port}" if ':' in host else f"{host}:{port}"
+
 def _listen(host:str, # the interface, as `--host` names it
             port:int, # the TCP port (0: any free one)
            ) -> socket.socket:
@@ -753,7 +761,7 @@ def _listen(host:str, # the interface, as `--host` names it
     try: return socket.create_server(get_sockaddr(host, port, family), family=family, backlog=LISTEN_QUEUE)
     except OSError as e:
         fix = "; another program listens there: stop it, or choose another --port" if e.errno == errno.EADDRINUSE else ""
-        raise InputError(f"cannot listen on {host}:{port}: {os.strerror(e.errno) if e.errno else e}{fix}") from None  # create_server's strerror repeats the address
+        raise InputError(f"cannot listen on {_host_port(host, port)}: {os.strerror(e.errno) if e.errno else e}{fix}") from None  # create_server's strerror repeats the address
 
 @call_parse
 def serve_cli(model:str=None, # model dir, or store URL with an optional @version or @alias (default: JOBMAIL_SERVE_MODEL, else the default store's production model)
@@ -779,8 +787,8 @@ def serve_cli(model:str=None, # model dir, or store URL with an optional @versio
         logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
         app = create_app(cfg)
         server = make_server(host, port, app, threaded=True, fd=listener.fileno())  # werkzeug serves a duplicate of it
-    if no_auth: log.warning("auth is off (--no-auth): anyone who can reach %s:%d can use the model", host, server.port)
-    log.info("listening on http://%s:%d (readiness at /readyz)", host, server.port)
+    if no_auth: log.warning("auth is off (--no-auth): anyone who can reach %s can use the model", _host_port(host, server.port))
+    log.info("listening on http://%s (readiness at /readyz)", _host_port(host, server.port))
     drain_on_sigterm(lambda: threading.Thread(target=server.shutdown, daemon=True).start(), cfg.drain_delay_s,
                      (signal.SIGTERM, signal.SIGINT))
     server.serve_forever()
