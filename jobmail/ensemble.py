@@ -14,7 +14,7 @@ import pandas as pd
 from fastcore.script import call_parse
 
 from .core import InputError, ModelError, check_columns, check_splits, labels_of, read_table
-from .predict import MODEL_FORMAT, Predictor, read_model_json, unreadable_reason
+from .predict import MODEL_FORMAT, Predictor, read_model_json, text_builder_name, unreadable_reason, unscored_rows
 from .registry import MANIFEST, model_dir_files, staged_model_dir, verify_model_dir
 
 # %% auto #0
@@ -42,7 +42,8 @@ def fit_weight(first:np.ndarray, # the first member's probabilities on the valid
 def _member_probs(model_dir:Path, df:pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame|None]:
     "A model directory's P(job_app) for the emails of `df`, and its status probabilities (one column per status; None without a status head)."
     out = Predictor(model_dir, backend='fp32', verify=False, all_status=True).predict_df(df)
-    if out['error'].notna().any(): raise ModelError(f"{model_dir}: could not score {int(out['error'].notna().sum())} validation emails")
+    if (failed := out['error'].notna()).any():
+        raise ModelError(f"{model_dir}: could not score {int(failed.sum())} of {len(df)} validation emails ({unscored_rows(df, out)})")
     status = pd.DataFrame(list(out['status_probs']), index=df.index)
     return out['job_app_prob'].to_numpy(float), status if len(status.columns) else None
 
@@ -84,6 +85,9 @@ def build_ensemble(first, # a model directory (ULMFiT or linear)
         if out.resolve().is_relative_to(member.resolve()): raise InputError(f"{out} lies inside the member {member}; write the ensemble outside its members")
     model_dir_files(out)  # a folder this user cannot write in is refused before the members score anything
     metas = [read_model_json(first), read_model_json(second)]
+    if (builders := [text_builder_name(m) for m in metas])[0] != builders[1]:  # an ensemble scores both on one input text
+        raise InputError(f"{first} reads an email through {builders[0]}, {second} through {builders[1]}: an ensemble scores its members on "
+                         "one input text; join models that build it alike")
     for member in (first, second):
         if (member/MANIFEST).is_file(): verify_model_dir(member)  # a changed member is refused, not sealed into the ensemble
     if weight is not None:
@@ -99,7 +103,7 @@ def build_ensemble(first, # a model directory (ULMFiT or linear)
         for src, name in zip((first, second), names): shutil.copytree(src, tmp/name)
         (tmp/'model.json').write_text(json.dumps({'format': MODEL_FORMAT, 'type': 'ensemble', 'members': members,
                                                   'heads': list(dict.fromkeys(h for m in metas for h in m['heads'])),
-                                                  'text_builder': metas[0].get('text_builder', 'jobmail.text.model_input')}, indent=1))
+                                                  'text_builder': builders[0]}, indent=1))
         card = dict(type='ensemble', members=members, weight_chosen_on=chosen_on)
         (tmp/'card.json').write_text(json.dumps(card, indent=1))
     return out

@@ -8,6 +8,7 @@ Docs: https://jobmail.github.io/jobmail/evaluate.html.md"""
 from __future__ import annotations
 import json
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ from scipy.stats import binomtest
 from .core import SPLITS, InputError, ModelError, check_splits, labels_of, read_table
 from .dataset import label_confidence
 from .text import model_inputs
-from .predict import Predictor, read_model_json, store_ref
+from .predict import Predictor, read_model_json, store_ref, unscored_rows
 from .registry import MANIFEST, open_store, staged_model_dir
 
 # %% auto #0
@@ -50,11 +51,8 @@ def model_predictions(model_dir, # a model directory (`jobmail train`, any model
                      ) -> pd.DataFrame:
     "Per row: `job_app_prob`, `job_app_pred`, `status_pred` (None without a status head) and `p_<status>` columns, as `jobmail.predict.Predictor` serves them."
     res = Predictor(model_dir, backend='fp32', batch_size=bs, all_status=True).predict_df(df)
-    failed = res['error'].notna().to_numpy()
-    if failed.any():
-        ids = df['id'].astype(str).to_numpy()[failed] if 'id' in df.columns else [f'row {i}' for i in df.index[failed]]
-        named = '; '.join(f"{i}: {e}" for i, e in zip(ids[:5], res['error'][failed][:5]))
-        raise ModelError(f"{model_dir}: could not score {int(failed.sum())} of {len(df)} rows ({named}{'; ...' if failed.sum() > 5 else ''})")
+    if (failed := res['error'].notna()).any():
+        raise ModelError(f"{model_dir}: could not score {int(failed.sum())} of {len(df)} rows ({unscored_rows(df, res)})")
     out = pd.DataFrame(index=df.index)
     out['job_app_prob'] = res['job_app_prob'].to_numpy(float)
     probs = pd.DataFrame(list(res['status_probs']), index=df.index).fillna(0.0)
@@ -298,7 +296,7 @@ def evaluate_cli(model_dir:str, # a model directory (`jobmail train`), or a stor
                  data:str, # a dataset table with job_app, status and split columns
                  split:str='test', # the split to evaluate ('all' for every row)
                  Output:str='eval', # folder for eval.json and the plots
-                 baseline:bool=True, # train the TF-IDF baseline on the train split's labeled rows and score it (--no-baseline skips it)
+                 baseline:Annotated[bool, {'help': "skip the TF-IDF baseline (trained on the train split's labeled rows)"}]=True, # train the TF-IDF baseline on the train split's labeled rows and score it (the console script's --no-baseline skips it)
                 ):
     "Evaluate a model directory on a dataset split, with a TF-IDF baseline side by side."
     split = split.strip().lower()  # 'All' is all, as 'Test' is test

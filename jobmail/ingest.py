@@ -28,8 +28,8 @@ __all__ = ['MAX_MESSAGE_BYTES', 'MAX_PART_BYTES', 'MAX_HTML_CHARS', 'MAX_HTML_DE
            'clean_body', 'lenient_b64decode', 'transfer_decode', 'mime_type', 'charset_param', 'content_type',
            'text_parts', 'calendar_text', 'message_text', 'clean_id', 'content_id', 'utc_date', 'headers_json',
            'email_row', 'first_headers', 'parse_headers', 'parse_message', 'gmail_to_row', 'parse_date',
-           'fields_to_row', 'detect_format', 'iter_mbox', 'record_to_row', 'read_file', 'iter_emails', 'emails_frame',
-           'ingest', 'summarize', 'write_emails', 'ingest_cli']
+           'fields_to_row', 'detect_format', 'iter_mbox', 'record_to_row', 'read_file', 'warn_skipped', 'iter_emails',
+           'emails_frame', 'ingest', 'summarize', 'write_emails', 'ingest_cli']
 
 # %% ../nbs/01_ingest.ipynb #cd4024ab
 MAX_MESSAGE_BYTES = 8_000_000   # raw bytes parsed per message, after dropping huge base64 attachments
@@ -1139,6 +1139,11 @@ def _expand(paths, output=None) -> tuple[list[tuple[Path, str]], list[tuple[Path
         else: raise InputError(f"{p}: no such file or folder")
     return files, skipped
 
+def warn_skipped(skipped:list, # (path, reason) pairs, as `iter_emails` lists them
+                ):
+    "Warn, once, of the files and folders skipped in folders: how many, and the first with its reason."
+    if skipped: warnings.warn(f"skipped {len(skipped)} file(s) or folder(s) not read as mail, e.g. {skipped[0][0]}: {skipped[0][1]}")
+
 def iter_emails(paths, # files and/or folders, in any supported format
                 progress:bool=False, # show a progress bar (by bytes)
                 skipped:list|None=None, # if given, (path, reason) of every file or hidden folder skipped in a folder is appended
@@ -1147,7 +1152,7 @@ def iter_emails(paths, # files and/or folders, in any supported format
     "Stream emails-table rows from mailboxes, auto-detecting each file's format; one row per message."
     files, skip = _expand(paths, output)
     if skipped is not None: skipped.extend(skip)
-    elif skip: warnings.warn(f"skipped {len(skip)} file(s) or folder(s) not read as mail, e.g. {skip[0][0]}: {skip[0][1]}")
+    else: warn_skipped(skip)
     from tqdm.auto import tqdm
     with tqdm(total=sum(f.stat().st_size for f, _ in files), unit='B', unit_scale=True, disable=None if progress else True,  # None: only on a terminal (or a notebook)
               desc='ingest', mininterval=1) as bar:

@@ -6,11 +6,12 @@ Docs: https://jobmail.github.io/jobmail/predict.html.md"""
 
 # %% ../nbs/09_predict.ipynb #bf21a38c
 from __future__ import annotations
-import contextlib, hashlib, importlib, json, math, multiprocessing, os, re, shutil, sys, threading, time, warnings, weakref
+import contextlib, hashlib, importlib, itertools, json, math, multiprocessing, os, re, shutil, sys, threading, time, warnings, weakref
 from concurrent.futures import ProcessPoolExecutor
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -21,15 +22,15 @@ from fastcore.basics import chunked, patch
 from fastcore.script import call_parse, store_true
 from safetensors.torch import load_file
 
-from .core import InputError, ModelError, read_table, write_table
+from .core import InputError, ModelError, _missing, read_table, write_table
 
 # %% auto #0
 __all__ = ['MODEL_FORMAT', 'MODEL_TYPES', 'BACKENDS', 'DEFAULT_TOKEN_CAP', 'PREP_CHUNK', 'RESULT_COLUMNS', 'RESULT_TYPES',
-           'LOADED_MAX', 'AWDClassifier', 'fastai_to_plain', 'read_model_json', 'jobmail_function', 'true_index',
-           'load_ulmfit_head', 'check_backend', 'resolve_backend', 'prepare_model', 'vocab_index', 'PreparedError',
-           'Predictor', 'encode_texts', 'prepare_emails', 'unreadable_reason', 'adapt_prior', 'results_table',
-           'read_results', 'store_ref', 'load_predictor', 'pinned_model', 'adapt_results', 'cached_predictor',
-           'score_records', 'predict_files', 'predict_cli']
+           'LOADED_MAX', 'AWDClassifier', 'fastai_to_plain', 'read_model_json', 'text_builder_name', 'jobmail_function',
+           'true_index', 'load_ulmfit_head', 'check_backend', 'resolve_backend', 'prepare_model', 'vocab_index',
+           'PreparedError', 'Predictor', 'encode_texts', 'prepare_emails', 'unreadable_reason', 'unscored_rows',
+           'adapt_prior', 'results_table', 'read_results', 'store_ref', 'load_predictor', 'pinned_model',
+           'adapt_results', 'cached_predictor', 'score_records', 'predict_files', 'predict_cli']
 
 # %% ../nbs/09_predict.ipynb #4ffa62d5
 def _lin_bn(n_in:int, n_out:int, relu:bool) -> nn.Sequential:
@@ -125,6 +126,11 @@ def read_model_json(path, # a model directory
     if not meta.get('heads') or meta['heads'][0] != 'job_app': raise ModelError(f"{f}: heads must start with 'job_app', got {meta.get('heads')}")
     return meta
 
+def text_builder_name(meta:dict, # a parsed `model.json`
+                     ) -> str:
+    "The dotted name of the function a model builds its input text of an email with (`jobmail.text.model_input` unless `meta` names another)."
+    return meta.get('text_builder', 'jobmail.text.model_input')
+
 def jobmail_function(name:str, # dotted name such as 'jobmail.text.model_input'
                     ):
     "The function a model directory names, refusing anything outside the `jobmail` package."
@@ -148,6 +154,10 @@ def load_ulmfit_head(path, # a model directory
     path = Path(path)
     try: cfg = json.loads((path/f'{head}.json').read_text())
     except (OSError, ValueError) as e: raise ModelError(f"{path}: cannot read {head}.json ({e})") from None
+    fields = dict(classes=list, n_out=int, config=dict)  # what `jobmail.classifier.export_model` writes and a head cannot do without
+    if not isinstance(cfg, dict) or (bad := [k for k, t in fields.items() if not isinstance(cfg.get(k), t)]):  # a hand-edited one: not a KeyError
+        raise ModelError(f"{path}: cannot read {head}.json ({', '.join(bad) + ' missing or malformed' if isinstance(cfg, dict) else 'not a JSON object'}; "
+                         "it holds classes (a list), n_out (a whole number) and config (an object))")
     if cfg.get('arch') != 'AWD_LSTM': raise ModelError(f"{path}/{head}.json: arch {cfg.get('arch')!r} is not AWD_LSTM")
     if len(cfg['classes']) != cfg['n_out']: raise ModelError(f"{path}/{head}.json: {len(cfg['classes'])} classes but n_out {cfg['n_out']}")
     model = AWDClassifier(vocab_sz, cfg['n_out'], **cfg['config'], bptt=cfg.get('bptt', 72), max_len=cfg.get('max_len', 1440),
@@ -254,7 +264,7 @@ class Predictor:
         self.batch_size, self.batch_tokens, self.all_status = batch_size, batch_tokens, all_status
         self.threads = max(1, _cores() // max(1, workers))
         torch.set_num_threads(self.threads)
-        self.text_builder = jobmail_function(self.meta.get('text_builder', 'jobmail.text.model_input'))
+        self.text_builder = jobmail_function(text_builder_name(self.meta))
         if self.meta['type'] == 'linear': self._load_linear(backend)
         elif self.meta['type'] == 'ensemble': self._load_ensemble(backend, device, token_cap, workers)
         else: self._load_ulmfit(backend, device, token_cap)
@@ -272,6 +282,9 @@ class Predictor:
         self._score = {h: (lambda texts, h=h: lin.predict_proba(texts)[h]) for h in self.classes}
 
     def _load_ensemble(self, backend, device, token_cap, workers):
+        builder = text_builder_name(self.meta)  # the one input text every member is scored on
+        if other := [f"{m['path']} names {b}" for m in self.meta['members'] if (b := text_builder_name(read_model_json(self.path/m['path']))) != builder]:
+            raise ModelError(f"{self.path}: an ensemble scores its members on one input text, built by {builder}, but {', '.join(other)}")
         self.members = [(Predictor(self.path/m['path'], backend='auto' if m.get('type') == 'linear' else backend, device=device, token_cap=token_cap, batch_size=self.batch_size,
                                    batch_tokens=self.batch_tokens, workers=workers, verify=False), m) for m in self.meta['members']]
         lead = next((p for p, _ in self.members if p.tokenizer is not None), self.members[0][0])  # a linear member runs fp32 on the CPU, whatever was asked
@@ -404,7 +417,7 @@ def _prepare(self:Predictor, emails:list) -> list:
     if self.prep_procs > 1 and len(emails) > PREP_CHUNK:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.prep_procs, mp_context=multiprocessing.get_context('fork'), initializer=_init_prep,
-                                             initargs=(self.meta.get('text_builder', 'jobmail.text.model_input'),
+                                             initargs=(text_builder_name(self.meta),
                                                        self.meta.get('tokenizer', 'jobmail.text.tokenize_texts'), self.vocab, self.token_cap))
         try: return [x for part in self._pool.map(_prep_chunk, [emails[i:i + PREP_CHUNK] for i in range(0, len(emails), PREP_CHUNK)]) for x in part]
         except Exception as e:  # a dead pool or an email that cannot be sent to it: prepare here
@@ -468,6 +481,16 @@ def predict_df(self:Predictor, df:pd.DataFrame, # an emails table (subject, send
     cols = ['id', 'job_app', 'job_app_prob', 'status', 'status_probs', 'model_version', 'error']
     emails = [{**e, 'sent_in_thread': sent} for e, sent in zip(df.to_dict('records'), sent_flags(df))]
     return pd.DataFrame(self.predict(emails), columns=cols)
+
+def unscored_rows(df:pd.DataFrame, # the rows scored
+                  res:pd.DataFrame, # `predict_df`'s result for them
+                  n:int=5, # rows named at most
+                 ) -> str:
+    "The rows `predict_df` could not score, each named by its id (`row N` without one) with the reason: 'id: reason; ...'."
+    failed = res['error'].notna().to_numpy()
+    ids = df['id'] if 'id' in df.columns else pd.Series(None, index=df.index, dtype=object)
+    named = [f"{f'row {i}' if _missing(x) else x}: {e}" for i, x, e in zip(df.index[failed], ids[failed], res['error'][failed])]
+    return '; '.join(named[:n]) + ('; ...' if len(named) > n else '')
 
 # %% ../nbs/09_predict.ipynb #55601a83
 def adapt_prior(probs, # job_app probabilities from a model trained with `train_prior`
@@ -672,14 +695,24 @@ def _joined(out:Path, parts:Path) -> pd.DataFrame:
     frames = earlier + [df for df in new if len(df)]
     return pd.concat(frames, ignore_index=True) if frames else results_table([])
 
-def _input_rows(inputs:list, out:Path, progress:bool, **kwargs) -> Iterator[dict]:
-    "The rows `iter_emails` reads from `inputs` (`kwargs` passed to it), except those of `out`: an output in an input folder is not mail."
-    from jobmail.ingest import iter_emails
-    own, ours = os.path.realpath(out), {}  # a .jsonl or .json output reads as records, each an unreadable email scored into it again
-    for row in iter_emails(inputs, progress=progress, **kwargs):
+def _run_files(out:Path):
+    "Whether a path is one of the files a run into `out` writes: `out`, its lock, or a part file."
+    own, parts = {os.path.realpath(out), os.path.realpath(out.with_name(out.name + '.lock'))}, os.path.realpath(out.with_name(out.name + '.parts'))
+    return lambda path: (real := os.path.realpath(path)) in own or real.startswith(parts + os.sep)
+
+def _input_rows(inputs:list, out:Path, progress:bool,
+                warn:bool=False, # warn of the files in input folders not read as mail, but the run's own (`_run_files`)
+               ) -> Iterator[dict]:
+    "The rows `iter_emails` reads from `inputs`, except those of the run's own files: an output in an input folder is not mail."
+    from jobmail.ingest import iter_emails, warn_skipped
+    own, ours, skipped = _run_files(out), {}, []  # a .jsonl or .json output reads as records, each an unreadable email scored into it again
+    rows = iter_emails(inputs, progress=progress, skipped=skipped)
+    first = next(rows, None)  # ingest lists the files it skips before it reads one
+    if warn: warn_skipped([(f, why) for f, why in skipped if not own(f)])  # a run's lock, parts and earlier output go unsaid: noise at every run
+    for row in itertools.chain([] if first is None else [first], rows):
         source = row.get('source') or ''
         if source.endswith(out.name):  # the paths worth resolving (an emails table's rows may each name another file)
-            if source not in ours: ours[source] = os.path.realpath(source) == own
+            if source not in ours: ours[source] = own(source)
             if ours[source]: continue
         yield row
 
@@ -689,7 +722,7 @@ def _sent_thread_ids(inputs:list, out:Path, chunk:int, progress:bool,
     "The ids of the threads of `inputs` (but `out`) holding a message the recipient sent (`jobmail.text.sent_threads`), read `chunk` rows at a time."
     from jobmail.text import sent_threads
     def rows():
-        for r in _input_rows(inputs, out, progress, skipped=[]):  # skipped files: the scoring pass warns
+        for r in _input_rows(inputs, out, progress, warn=True):  # the first pass says what it skipped, before the long read
             if ids is not None: ids.add(r.get('id'))
             yield r.get('thread_id'), r.get('labels')
     return set().union(*(sent_threads(pd.DataFrame(part, columns=['thread_id', 'labels'])) for part in chunked(rows(), chunk)))
@@ -802,7 +835,7 @@ def predict_cli(model:str, # a model directory, or a store URL with @version or 
                 backend:str='auto', # auto (fp16 on CUDA, else int8), fp32, int8, fp16 or bf16
                 chunk:int=1000, # emails per chunk
                 Dask:str=None, # Dask scheduler address, or local:N for N local worker processes
-                progress:bool=True, # show a progress bar (--no-progress hides it)
+                progress:Annotated[bool, {'help': 'hide the progress bar'}]=True, # show a progress bar (the console script's --no-progress hides it)
                 adapt_prior:store_true=False, # the inputs are one person's mail: adapt job_app to its own share of job emails
                ):
     "Score mailboxes with a model, in process or on Dask, into a table of ids and predictions."
