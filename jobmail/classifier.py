@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/classifier.html.md"""
 
 # %% ../nbs/06_classifier.ipynb #bc45fcd3
 from __future__ import annotations
-import hashlib, json, platform, random, shutil, subprocess, tempfile, time
+import hashlib, json, math, platform, random, shutil, subprocess, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +139,13 @@ def check_num_it(num_it) -> int:
         raise InputError(f"num_it must be a whole number, {MIN_NUM_IT} or more (fastai's lr_find suggests no rate from a shorter sweep), got {num_it!r}")
     return int(num_it)
 
+def _suggestion(f, # a fastai lr_find suggestion function (`steep`, `valley`)
+               ):
+    "`f`, giving NaN where the sweep left it fewer than two losses to read (fastai's `f` fails there with an `IndexError`)."
+    def suggest(lrs, losses, num_it): return f(lrs, losses, num_it) if len(losses) >= 2 else (math.nan, (math.nan, math.nan))
+    suggest.__name__ = f.__name__  # fastai names the suggestions after their functions
+    return suggest
+
 def find_lr(learn, # a fastai `Learner`, frozen as the stage needs
             name:str, # file name of the plot (without .png)
             out:Path|None=None, # folder for the plot; None saves nothing
@@ -148,13 +155,15 @@ def find_lr(learn, # a fastai `Learner`, frozen as the stage needs
            ) -> tuple[float, str]:
     "A learning rate from `lr_find`: `steep`, else `valley` when `steep` looks like noise, else `default`; and how it was chosen."
     check_num_it(num_it)
-    sug = learn.lr_find(start_lr=1e-6, end_lr=1, suggest_funcs=(steep, valley), num_it=num_it, show_plot=True)
+    sug = learn.lr_find(start_lr=1e-6, end_lr=1, suggest_funcs=(_suggestion(steep), _suggestion(valley)), num_it=num_it, show_plot=True)
     fig = plt.gcf()
     try:
         fig.suptitle(name, fontsize=9)
         if out is not None: fig.savefig(Path(out)/f'{name}.png', dpi=80)
         if show: plt.show()
     finally: plt.close(fig)  # shown or not, saved or not: a non-interactive backend's plt.show() left each sweep's figure open
+    if math.isnan(sug.steep):  # fastai stops a sweep once its smoothed loss passes 4x its best, and reads no loss after a NaN
+        return default, f"the sweep stopped or went NaN in its first batches, leaving no curve to read; using the recipe's {default:.1e}"
     early = 1e-6 * (1 / 1e-6) ** (1 / 3)  # the first third of the sweep's range; the sweep may stop early, so not of what it recorded
     if sug.steep >= early and sug.steep >= sug.valley / 10: return float(sug.steep), f"steep {sug.steep:.1e} (valley {sug.valley:.1e})"
     why = 'lies in the noisy start of the sweep' if sug.steep < early else 'is more than 10x below valley'

@@ -24,8 +24,8 @@ from fastdownload.core import check as archive_checks_out, checks_module
 from .core import InputError, ModelError, _missing, check_seed, read_table, get_config, split_names
 
 # %% auto #0
-__all__ = ['LM_SIZES', 'awd_config', 'download_wt103', 'pretrained_files', 'lm_corpus', 'lm_dataloaders', 'check_lm_options',
-           'write_pretrained', 'check_converged', 'train_lm', 'load_lm_dir', 'lm_cli']
+__all__ = ['LM_SIZES', 'LM_FILES', 'awd_config', 'download_wt103', 'pretrained_files', 'lm_corpus', 'lm_dataloaders',
+           'check_lm_options', 'write_pretrained', 'check_converged', 'train_lm', 'load_lm_dir', 'lm_cli']
 
 # %% ../nbs/05_lm.ipynb #db1b386a
 from .text import model_inputs, FastTokenizer
@@ -181,6 +181,8 @@ def _check_pretrained(files:tuple[Path, Path], # (weights .pth, itos .pkl), as `
     if have != want: raise ModelError(f"the pretrained weights are {have}, the {size!r} size is {want}; use --size full for wt103, or matching weights")
 
 # %% ../nbs/05_lm.ipynb #f6ff830b
+LM_FILES = ('encoder.pth', 'vocab.json', 'lm.json', 'perplexity.png', 'fastai/lm.pth', 'fastai/lm_itos.pkl')  # what `train_lm` writes in an LM directory
+
 def check_lm_options(size:str='full', # `LM_SIZES` name
                      pretrained:str='wt103', # 'wt103', a folder in fastai's format, or 'none'
                      out=None, # the LM directory to write; None: not checked
@@ -201,6 +203,9 @@ def check_lm_options(size:str='full', # `LM_SIZES` name
                          f"with --pretrained none or a folder of {size}-size weights")
     if pretrained not in (None, '', 'none', 'wt103'): _check_pretrained(_folder_files(_pretrained_folder(pretrained)), size)  # not after minutes of reading the corpus
     if out is not None and Path(out).exists() and not Path(out).is_dir(): raise InputError(f"{out}: a file, not a folder for the LM directory")
+    if out is not None and Path(out).is_dir():  # an earlier LM's files are written over; anything else (a model directory's, the user's own) is not
+        other = next((f for p in Path(out).rglob('*') if p.is_file() and (f := p.relative_to(out).as_posix()) not in LM_FILES), None)  # the first: `-o ~` walks no further
+        if other: raise InputError(f"{out} holds {other}, which is not an LM directory's file; write the LM into a new or empty folder, or an earlier LM's")
     check_seed(seed)  # fastai's `set_seed` would take -1 without a word, where the other commands refuse it
     counts = dict(epochs=epochs, bs=bs, max_vocab=max_vocab, max_chars=max_chars, **({} if max_docs is None else dict(max_docs=max_docs)))
     for name, v in counts.items():

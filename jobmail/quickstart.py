@@ -17,9 +17,9 @@ from .demo import write_demo_mailbox
 from .ingest import ingest
 from .dataset import build_dataset, template_groups
 from .lm import lm_corpus, train_lm, load_lm_dir, check_lm_options
-from .classifier import train_heads, export_model, write_card, train_linear, check_epochs
+from .classifier import train_heads, export_model, write_card, train_linear, check_epochs, check_num_it
 from .evaluate import evaluate, summary_table
-from .registry import open_store, seal_model_dir
+from .registry import check_alias_name, open_store, seal_model_dir
 from .predict import Predictor
 
 # %% auto #0
@@ -80,7 +80,9 @@ def quickstart(out='jobmail-quickstart', # folder for everything the run writes:
                show:bool=False, # display plots (notebooks)
               ) -> dict:
     "Run demo mailbox -> ingest -> dataset -> LM -> classifiers -> evaluate -> store -> predict; the paths and headline numbers."
-    check_seed(seed); check_lm_options(size, 'none', epochs=lm_epochs, lr=lm_lr); check_epochs(epochs)  # refused before anything is written
+    check_seed(seed); check_lm_options(size, 'none', epochs=lm_epochs, lr=lm_lr); check_epochs(epochs); check_num_it(num_it)  # refused before anything is written
+    if store is not None: open_store(store)  # a URL it cannot open failed after the classifiers trained
+    if alias is not None: check_alias_name(alias)
     out = Path(out).absolute()
     if out.exists() and not out.is_dir(): raise InputError(f"{out}: a file, not a folder for the run")
     if out.is_dir() and any(out.iterdir()) and not (out/RUN_MARK).is_file():  # a project folder's emails.parquet, lm/, model/ would be written over

@@ -20,9 +20,9 @@ from .core import InputError, StoreError, get_config
 __all__ = ['MANIFEST', 'MANIFEST_FORMAT', 'TMP_PREFIX', 'PULLED', 'TRAINING_PLOTS', 'MODEL_FILES', 'VERSION_RE', 'ALIAS_RE',
            'LATEST', 'file_sha256', 'check_relpath', 'seal_model_dir', 'unseal_model_dir', 'read_manifest',
            'verify_model_dir', 'model_dir_files', 'clear_model_dir', 'staged_model_dir', 'PickleWarning',
-           'load_pickle_learner', 'new_version_id', 'card_summary', 'Store', 'pulled_version', 'FileStore', 'S3Store',
-           'open_store', 'local_s3_server', 'format_versions', 'push_cli', 'list_cli', 'pull_cli', 'promote_cli',
-           'rollback_cli', 'delete_cli']
+           'load_pickle_learner', 'new_version_id', 'card_summary', 'Store', 'pulled_version', 'check_alias_name',
+           'FileStore', 'S3Store', 'open_store', 'local_s3_server', 'format_versions', 'push_cli', 'list_cli',
+           'pull_cli', 'promote_cli', 'rollback_cli', 'delete_cli']
 
 # %% ../nbs/08_registry.ipynb #1e64f70c
 MANIFEST = 'MANIFEST.json'
@@ -613,9 +613,16 @@ def _discard(cache:Path):
     shutil.rmtree(aside, ignore_errors=True)
 
 # %% ../nbs/08_registry.ipynb #e6460e25
+def check_alias_name(name:str, # an alias to write, e.g. 'production'
+                    ) -> str:
+    "`name`, or a `StoreError` where it cannot name an alias a version is promoted to."
+    if not isinstance(name, str) or not ALIAS_RE.match(name) or name == LATEST:
+        raise StoreError(f"{name!r} cannot be an alias name (letters, digits, _ . -; not 'latest')")
+    return name
+
 def _update_alias(self:Store, name:str, change) -> dict:
     "Apply `change(doc) -> doc` to alias `name` by compare-and-swap, retrying when another writer got there first."
-    if not ALIAS_RE.match(name) or name == LATEST: raise StoreError(f"{name!r} cannot be an alias name (letters, digits, _ . -; not 'latest')")
+    check_alias_name(name)
     write_id = secrets.token_hex(8)  # marks our write: S3 refuses the resend of a conditional PUT that had landed, its answer lost
     for attempt in range(30):
         doc, token = self._read_json(f'aliases/{name}.json')
