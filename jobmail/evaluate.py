@@ -83,7 +83,10 @@ def expected_calibration_error(y_true:np.ndarray, # bool labels
     return float(sum(abs(correct[idx == b].mean() - conf[idx == b].mean()) * (idx == b).mean() for b in range(bins) if (idx == b).any()))
 
 # %% ../nbs/07_evaluate.ipynb #ec9efa75
-def per_class(y_true, y_pred, classes) -> dict:
+def per_class(y_true, # the true labels
+              y_pred, # the predicted labels
+              classes, # every class to report, present or not
+             ) -> dict:
     "Precision, recall, F1 and support of each class (NaN scores for no rows)."
     if not len(y_true): return {str(c): dict(precision=np.nan, recall=np.nan, f1=np.nan, support=0) for c in classes}
     p, r, f, n = precision_recall_fscore_support(y_true, y_pred, labels=list(classes), zero_division=0)
@@ -141,7 +144,12 @@ def tfidf_baseline(train:pd.DataFrame, # training rows of the dataset table
     return out
 
 # %% ../nbs/07_evaluate.ipynb #b320b7ca
-def plot_confusion(job_app, job_app_pred, status, status_pred, title:str='') -> plt.Figure:
+def plot_confusion(job_app, # true job_app labels (bool), every row
+                   job_app_pred, # predicted job_app labels
+                   status, # true statuses ('' where job_app is false)
+                   status_pred, # predicted statuses
+                   title:str='', # the figure's title
+                  ) -> plt.Figure:
     "Confusion matrices of job_app (all rows) and status (true job applications), side by side."
     fig, axs = plt.subplots(1, 2, figsize=(10, 4))
     ConfusionMatrixDisplay(confusion_matrix(job_app, job_app_pred, labels=[False, True]), display_labels=['not job', 'job app']).plot(ax=axs[0], colorbar=False)
@@ -156,7 +164,9 @@ def plot_confusion(job_app, job_app_pred, status, status_pred, title:str='') -> 
     fig.tight_layout()
     return fig
 
-def plot_pr_calibration(job_app, job_app_prob, baseline_prob=None,
+def plot_pr_calibration(job_app, # true job_app labels (bool)
+                        job_app_prob, # the model's P(job_app)
+                        baseline_prob=None, # the baseline's P(job_app), drawn beside it; None: the model alone
                         model:str='model', # the model's name in the legend (`MODEL_NAMES`)
                        ) -> plt.Figure:
     "Precision-recall curve and reliability diagram of the job_app probabilities (and the baseline's); none when the rows hold one job_app class."
@@ -178,7 +188,11 @@ def plot_pr_calibration(job_app, job_app_prob, baseline_prob=None,
     return fig
 
 # %% ../nbs/07_evaluate.ipynb #d8a3f615
-def confident_errors(df:pd.DataFrame, job_app:np.ndarray, pred:pd.DataFrame, k:int=10) -> pd.DataFrame:
+def confident_errors(df:pd.DataFrame, # the rows scored: id, subject, source
+                     job_app:np.ndarray, # their true job_app labels
+                     pred:pd.DataFrame, # `model_predictions` for them
+                     k:int=10, # errors listed
+                    ) -> pd.DataFrame:
     "The `k` job_app errors the model was most sure of: id, subject (never the body), source, truth, probability."
     prob = pred['job_app_prob'].to_numpy()
     wrong = np.flatnonzero(job_app_decision(prob) != job_app)
@@ -188,7 +202,11 @@ def confident_errors(df:pd.DataFrame, job_app:np.ndarray, pred:pd.DataFrame, k:i
                          'job_app': job_app[idx], 'job_app_prob': prob[idx].round(3)})
 
 # %% ../nbs/07_evaluate.ipynb #2ae3c6bb
-def per_source(df:pd.DataFrame, job_app, status, pred:pd.DataFrame) -> pd.DataFrame:
+def per_source(df:pd.DataFrame, # the rows scored, with their source
+               job_app, # their true job_app labels
+               status, # their true statuses
+               pred:pd.DataFrame, # `model_predictions` for them
+              ) -> pd.DataFrame:
     "job_app accuracy and status macro-F1 (applied/rejection/other) of each source."
     rows = []
     for src, ix in df.groupby(df['source'].astype(object).fillna('') if 'source' in df.columns else np.zeros(len(df))).indices.items():  # object: a categorical column refuses ''

@@ -595,7 +595,11 @@ def _model_identity(spec:str) -> str:
 LOADED_MAX = 2  # predictors a process keeps: the model a run uses, and the one before it
 _LOADED, _LOADED_LOCK = OrderedDict(), threading.RLock()
 
-def cached_predictor(model:str, backend:str='auto', workers:int=1, all_status:bool=False) -> Predictor:
+def cached_predictor(model:str, # a model folder or store reference (`pinned_model`)
+                     backend:str='auto', # as `Predictor`'s
+                     workers:int=1, # as `Predictor`'s
+                     all_status:bool=False, # as `Predictor`'s
+                    ) -> Predictor:
     "This process's `Predictor` for the model `model` names now, loaded on first use: what a Dask worker keeps between tasks."
     spec = pinned_model(model)
     key = (_model_identity(spec), backend, workers, all_status)
@@ -605,7 +609,12 @@ def cached_predictor(model:str, backend:str='auto', workers:int=1, all_status:bo
         while len(_LOADED) > LOADED_MAX: _LOADED.popitem(last=False)[1].close()  # the least recently used; freed with its last reference
         return _LOADED[key]
 
-def score_records(model:str, backend:str, workers:int, records:list[dict], all_status:bool=False) -> pd.DataFrame:
+def score_records(model:str, # as `cached_predictor`'s
+                  backend:str, # as `cached_predictor`'s
+                  workers:int, # as `cached_predictor`'s
+                  records:list[dict], # the chunk's email dicts
+                  all_status:bool=False, # as `cached_predictor`'s
+                 ) -> pd.DataFrame:
     "Score one chunk of email dicts with this process's cached predictor (a Dask task); what loading it warned is in the table's `attrs['warnings']`, for the client to show."
     with _LOADED_LOCK, warnings.catch_warnings(record=True) as caught:  # one thread at a time: the warnings filters are the process's
         warnings.simplefilter('always')

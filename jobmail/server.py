@@ -726,7 +726,9 @@ def create_app(config:ServerConfig|dict|None=None, # settings; None reads JOBMAI
     return app
 
 # %% ../nbs/10_server.ipynb #d7e44044
-def wait_ready(app:Flask, timeout:float=60) -> str:
+def wait_ready(app:Flask, # a `create_app` app
+               timeout:float=60, # seconds to wait at most
+              ) -> str:
     "Wait for an app's model to load (or fail for good); return its state ('loading' while a store's model is being retried)."
     app.extensions['jobmail'].loaded.wait(timeout)
     return app.extensions['jobmail'].state
@@ -805,8 +807,14 @@ def free_port(host:str='127.0.0.1') -> int:
         s.bind((host, 0))
         return s.getsockname()[1]
 
-def http_call(port:int, method:str, path:str, body:bytes|dict|list|None=None, headers:dict|None=None,
-              timeout:float=30, host:str='127.0.0.1') -> tuple[int, dict, object]:
+def http_call(port:int, # the server's port
+              method:str, # 'GET', 'POST', ...
+              path:str, # e.g. '/v1/classify'
+              body:bytes|dict|list|None=None, # bytes as they are; a dict or list sent as JSON
+              headers:dict|None=None, # extra request headers
+              timeout:float=30, # seconds for the whole exchange
+              host:str='127.0.0.1', # the server's address
+             ) -> tuple[int, dict, object]:
     "One HTTP request on a fresh connection: (status, headers, decoded JSON or text)."
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
