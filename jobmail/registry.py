@@ -810,7 +810,7 @@ def _check_keep(keep:int) -> int:
 @patch
 def prune_cache(self:Store, keep:int, # how many of this store's versions the pull cache keeps: those pulled most recently
                ) -> list[str]:
-    "Remove this store's versions from the pull cache under JOBMAIL_HOME but the `keep` pulled most recently, and any being pulled; return the ids removed."
+    "Remove this store's versions from the pull cache under JOBMAIL_HOME but the `keep` pulled most recently, and any being pulled (and failed pulls' lock files); return the ids removed."
     _check_keep(keep)
     cache, cached = _cache_dir(self), []
     for folder in (cache.iterdir() if cache.is_dir() else []):
@@ -826,6 +826,9 @@ def prune_cache(self:Store, keep:int, # how many of this store's versions the pu
                 lock.unlink()
         except (BlockingIOError, FileNotFoundError): continue  # being pulled, or removed meanwhile
         removed.append(folder.name)
+    for lock in (cache.glob('.*.lock') if cache.is_dir() else []):  # a failed pull's lock file, its version never cached
+        with contextlib.suppress(BlockingIOError, FileNotFoundError), _flocked(lock, wait=False):
+            if not (cache/lock.name[1:-len('.lock')]).exists(): lock.unlink()
     return sorted(removed)
 
 # %% ../nbs/08_registry.ipynb #78fbaa9c
