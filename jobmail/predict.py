@@ -6,7 +6,7 @@ Docs: https://jobmail.github.io/jobmail/predict.html.md"""
 
 # %% ../nbs/09_predict.ipynb #bf21a38c
 from __future__ import annotations
-import contextlib, hashlib, importlib, itertools, json, math, multiprocessing, os, re, shutil, sys, threading, time, warnings, weakref
+import contextlib, hashlib, importlib, json, math, multiprocessing, os, re, shutil, sys, threading, time, warnings, weakref
 from concurrent.futures import ProcessPoolExecutor
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -712,18 +712,15 @@ def _run_files(out:Path):
 def _input_rows(inputs:list, out:Path, progress:bool,
                 warn:bool=False, # warn of the files in input folders not read as mail, but the run's own (`_run_files`)
                ) -> Iterator[dict]:
-    "The rows `iter_emails` reads from `inputs`, except those of the run's own files: an output in an input folder is not mail."
+    "The rows `iter_emails` reads from `inputs`, but not the run's own output: in an input folder it is skipped, not read as mail."
     from jobmail.ingest import iter_emails, warn_skipped
-    own, ours, skipped = _run_files(out), {}, []  # a .jsonl or .json output reads as records, each an unreadable email scored into it again
-    rows = iter_emails(inputs, progress=progress, skipped=skipped)
+    skipped = []  # a .jsonl or .json output would read as records, each an unreadable email scored into it again
+    rows = iter_emails(inputs, progress=progress, skipped=skipped, output=out)
     first = next(rows, None)  # ingest lists the files it skips before it reads one
+    own = _run_files(out)
     if warn: warn_skipped([(f, why) for f, why in skipped if not own(f)])  # a run's lock, parts and earlier output go unsaid: noise at every run
-    for row in itertools.chain([] if first is None else [first], rows):
-        source = row.get('source') or ''
-        if source.endswith(out.name):  # the paths worth resolving (an emails table's rows may each name another file)
-            if source not in ours: ours[source] = own(source)
-            if ours[source]: continue
-        yield row
+    if first is not None: yield first
+    yield from rows
 
 def _sent_thread_ids(inputs:list, out:Path, chunk:int, progress:bool,
                      ids:set|None=None, # when given, every email's id is added to it
